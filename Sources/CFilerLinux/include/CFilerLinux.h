@@ -1,0 +1,44 @@
+#ifndef CFILERLINUX_H
+#define CFILERLINUX_H
+
+// The Linux calls Swift cannot make itself: variadic functions (prctl,
+// syscall) and a glibc extension that needs _GNU_SOURCE. Each returns what
+// the underlying call returns and leaves errno as it set it.
+
+#include <signal.h>
+#include <sys/types.h>
+
+/// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: opens `path`
+/// relative to `dirfd` and fails with EXDEV if resolution would leave it.
+int filer_openat_beneath(int dirfd, const char *path, int flags);
+
+/// prctl(PR_SET_PDEATHSIG, signal): the kernel sends `signal` to this
+/// process when the thread that spawned it exits.
+int filer_set_parent_death_signal(int signal);
+
+/// The abbreviated name of a signal ("KILL" for SIGKILL), or NULL.
+const char *filer_signal_abbreviation(int signal);
+
+/// The symbolic name of an errno value ("ENOENT"), or NULL.
+const char *filer_errno_name(int error);
+
+/// Names the calling thread, as `top -H` and `ps -L` show it (15 bytes at most).
+int filer_set_thread_name(const char *name);
+
+/// pipe2(2) with O_CLOEXEC on both ends.
+int filer_pipe_cloexec(int ends[2]);
+
+/// open(2) of a directory with O_PATH: a handle to resolve paths beneath,
+/// needing no read permission on the directory itself.
+int filer_open_directory_path(const char *path);
+
+/// How many CPUs this process's affinity mask allows, or -1.
+int filer_affinity_cpu_count(void);
+
+/// signalfd(2) for `signals`, close-on-exec and non-blocking.
+int filer_signalfd(const sigset_t *signals);
+
+/// Reads one signal from a signalfd: its number, 0 when none is pending, -1 on error.
+int filer_signalfd_take(int fd);
+
+#endif

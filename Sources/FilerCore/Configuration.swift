@@ -1,0 +1,61 @@
+public import Logging
+import Posix
+
+/// The daemon's effective configuration, after file, environment and flags.
+public struct Configuration: Equatable, Sendable {
+    public enum WorkerCount: Equatable, Sendable {
+        case auto
+        case fixed(Int)
+    }
+
+    public var frontends: [String] = ["tcp://127.0.0.1:60401"]
+    /// An endpoint, or nil for `auto` (an ipc socket in the runtime directory).
+    public var backend: String? = nil
+    public var workers: WorkerCount = .auto
+    public var root: String = "/srv/filer"
+    public var maxFileSize: Int = 64 << 20
+    public var maxRequestSize: Int = 64 << 10
+    public var restart = RestartPolicy()
+    public var stopTimeout: Double = 10
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// The number of worker processes to run.
+    public var workerCount: Int {
+        switch workers {
+        case .auto: CPUs.usable()
+        case .fixed(let count): count
+        }
+    }
+
+    /// The backend endpoint, resolving `auto` for the master process `pid`.
+    public func backendEndpoint(masterPID: Int32) -> String {
+        backend ?? "ipc://\(RuntimeDirectory.path())/backend.\(masterPID).ipc"
+    }
+}
+
+/// Restart-on-exit: capped exponential backoff, reset after a stable run,
+/// and a limit on starts in a row that never come online.
+public struct RestartPolicy: Equatable, Sendable {
+    public var initialDelay: Double = 0.1
+    public var maxDelay: Double = 30
+    public var stableAfter: Double = 10
+    public var maxFailedStarts: Int = 5
+
+    public init() {}
+}
+
+/// Where the default ipc endpoint lives: systemd's RuntimeDirectory when run by it.
+public enum RuntimeDirectory {
+    public static func path() -> String {
+        if let directory = environmentValue("RUNTIME_DIRECTORY"), !directory.isEmpty {
+            // systemd may list several, separated by colons; ours is the first.
+            return String(directory.split(separator: ":")[0])
+        }
+        if let user = environmentValue("XDG_RUNTIME_DIR"), !user.isEmpty {
+            return user + "/filer"
+        }
+        return geteuidIsRoot() ? "/run/filer" : "/tmp/filer-\(currentUID())"
+    }
+}

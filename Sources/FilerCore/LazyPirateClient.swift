@@ -1,0 +1,79 @@
+import FoundationEssentials
+public import ZeroMQ
+
+/// One request with the Lazy Pirate pattern (ZeroMQ guide, chapter 4): wait for the
+/// reply a bounded time; on silence, throw the REQ socket away (it is stuck in its
+/// send state), open a new one and send again, a bounded number of times.
+public struct LazyPirateClient {
+    public enum Failure: Error, CustomStringConvertible {
+        case noReply(attempts: Int, endpoint: String)
+        case transport(ZeroMQError)
+        case malformedReply(String)
+
+        public var description: String {
+            switch self {
+            case .noReply(let attempts, let endpoint): "no reply from \(endpoint) after \(attempts) attempts"
+            case .transport(let error): "\(error)"
+            case .malformedReply(let why): "the reply is not a filer reply: \(why)"
+            }
+        }
+    }
+
+    public var endpoint: String
+    public var timeout: Double
+    public var retries: Int
+
+    public init(endpoint: String, timeout: Double, retries: Int) {
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.retries = retries
+    }
+
+    /// Sends `request` and returns the reply frame.
+    public func send(_ request: [UInt8]) throws(Failure) -> [UInt8] {
+        do {
+            let context = try Context()
+            for _ in 0...retries {
+                let socket = try Socket(context, .request)
+                // A retried socket must not hold the process open with its unsent request.
+                try socket.setLinger(milliseconds: 0)
+                try socket.connect(endpoint)
+                try socket.send(request)
+                var poller = Poller()
+                poller.add(.socket(socket))
+                if try poller.waitReadable(timeoutMilliseconds: Int(timeout * 1000))[0] {
+                    return try socket.receive().bytes
+                }
+            }
+        } catch {
+            throw .transport(error)
+        }
+        throw .noReply(attempts: retries + 1, endpoint: endpoint)
+    }
+
+    /// What a reply says: the file's bytes, or the server's error.
+    public static func decodeReply(_ reply: [UInt8]) throws(Failure) -> Result<[UInt8], FileError> {
+        struct Wire: Decodable {
+            struct ErrorBody: Decodable {
+                var code: String
+                var message: String
+            }
+            var content: String?
+            var encoding: String?
+            var error: ErrorBody?
+        }
+        let wire: Wire
+        do {
+            wire = try JSONDecoder().decode(Wire.self, from: Data(reply))
+        } catch {
+            throw .malformedReply("\(error)")
+        }
+        if let error = wire.error { return .failure(FileError(error.code, error.message)) }
+        guard let content = wire.content else { throw .malformedReply("neither content nor error") }
+        if wire.encoding == "base64" {
+            guard let data = Data(base64Encoded: content) else { throw .malformedReply("bad base64 content") }
+            return .success(Array(data))
+        }
+        return .success(Array(content.utf8))
+    }
+}

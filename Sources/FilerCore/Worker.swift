@@ -1,0 +1,150 @@
+import Glibc
+public import Logging
+import Posix
+import ZeroMQ
+
+/// A worker process: one REP socket connected to the backend, answering file
+/// requests until SIGTERM or the master's death.
+public struct Worker: ~Copyable {
+    public struct Options: Sendable {
+        public var backend: String
+        public var root: String
+        public var maxFileSize: Int
+        public var masterPID: Int32
+
+        public init(backend: String, root: String, maxFileSize: Int, masterPID: Int32) {
+            self.backend = backend
+            self.root = root
+            self.maxFileSize = maxFileSize
+            self.masterPID = masterPID
+        }
+    }
+
+    /// Exit codes a worker ends with, which the master reports.
+    public enum ExitCode {
+        public static let stopped: Int32 = 0
+        public static let cannotOpenRoot: Int32 = 2
+        public static let cannotReachBackend: Int32 = 3
+        public static let orphaned: Int32 = 4
+        public static let failed: Int32 = 5
+    }
+
+    /// How long a new worker may take to connect before it gives up.
+    static let connectTimeoutMilliseconds = 10_000
+    /// How often an idle worker checks that its master is alive and reports its count.
+    static let idleTickMilliseconds = 1_000
+
+    private let options: Options
+    private let logger: Logger
+    private let status: FileDescriptor
+
+    public init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+        status = FileDescriptor(owning: WorkerReport.descriptor)
+        try? status.setNonBlocking()
+    }
+
+    /// Serves until told to stop. - Returns: the process exit code.
+    public func run() -> Int32 {
+        // Die with the master. The signal is tied to the master's spawning thread, its
+        // main thread; the getppid check closes the race of a master that died before this line.
+        do {
+            try Signals.setParentDeathSignal(SIGKILL)
+        } catch {
+            return fail("\(error)", code: ExitCode.failed)
+        }
+        guard getppid() == options.masterPID else { return ExitCode.orphaned }
+        // Spawned through /proc/self/exe, the process would otherwise be called "exe".
+        OSThread.nameCurrent("filer-worker")
+
+        do {
+            let signals = try SignalDescriptor([SIGTERM, SIGINT, SIGHUP])
+            let reader: ConfinedFileReader
+            do {
+                reader = try ConfinedFileReader(root: options.root, maxFileSize: options.maxFileSize)
+            } catch {
+                return fail("cannot open the root directory: \(error)", code: ExitCode.cannotOpenRoot)
+            }
+            let context = try Context()
+            let socket = try Socket(context, .reply)
+            // Let the last reply reach the master after SIGTERM, but not forever.
+            try socket.setLinger(milliseconds: 2_000)
+            let monitor = try Monitor(socket, context: context, mask: Monitor.handshakeSucceeded)
+            try socket.connect(options.backend)
+            guard try monitor.wait(for: Monitor.handshakeSucceeded, timeoutMilliseconds: Self.connectTimeoutMilliseconds) else {
+                return fail("cannot connect to the backend \(options.backend)", code: ExitCode.cannotReachBackend)
+            }
+            report(.online)
+            return try serve(socket: socket, signals: signals, reader: reader)
+        } catch {
+            return fail("\(error)", code: ExitCode.failed)
+        }
+    }
+
+    private func serve(
+        socket: Socket, signals: borrowing SignalDescriptor, reader: borrowing ConfinedFileReader
+    ) throws -> Int32 {
+        var poller = Poller()
+        poller.add(.socket(socket))
+        poller.add(.descriptor(signals.descriptor.rawValue))
+        let buffer = ReadBuffer()
+        var reply = ReplyWriter()
+        let pid = getpid()
+        var served: UInt64 = 0
+        var reported: UInt64 = 0
+        var lastReport = MonotonicInstant.now()
+
+        while true {
+            let ready = try poller.waitReadable(timeoutMilliseconds: Self.idleTickMilliseconds)
+            if ready[1], !(try signals.take()).isEmpty {
+                logger.debug("Worker stopping", metadata: ["worker_pid": "\(pid)"])
+                if served != reported { report(.served(served)) }
+                return ExitCode.stopped
+            }
+            if ready[0], let request = try socket.receiveIfReady() {
+                request.withUnsafeBytes { frame in
+                    answer(frame, reader: reader, buffer: buffer, reply: &reply, pid: pid)
+                }
+                try reply.bytes.withUnsafeBytes { raw in try socket.send(raw) }
+                served += 1
+            }
+            let now = MonotonicInstant.now()
+            if now.seconds(since: lastReport) >= 1 {
+                if served != reported {
+                    report(.served(served))
+                    reported = served
+                }
+                lastReport = now
+                guard getppid() == options.masterPID else { return ExitCode.orphaned }
+            }
+        }
+    }
+
+    /// Writes the reply to one request frame; never fails: every problem is an error reply.
+    private func answer(
+        _ frame: UnsafeRawBufferPointer, reader: borrowing ConfinedFileReader, buffer: ReadBuffer,
+        reply: inout ReplyWriter, pid: Int32
+    ) {
+        do throws(FileError) {
+            let request = try RequestDecoder.decode(frame)
+            try reader.read(request.path, into: buffer)
+            reply.writeContent(buffer.bytes, requested: request.encoding, timestamp: epochMilliseconds(), pid: pid)
+            logger.debug("Served", metadata: ["path": "\(request.path)", "bytes": "\(buffer.count)"])
+        } catch {
+            reply.writeError(error, timestamp: epochMilliseconds(), pid: pid)
+            logger.debug("Refused", metadata: ["code": "\(error.code)", "reason": "\(error.message)"])
+        }
+    }
+
+    private func report(_ report: WorkerReport) {
+        // The pipe is non-blocking: a master too busy to read loses a count, never stalls us.
+        try? status.writeAll(report.line.utf8)
+    }
+
+    private func fail(_ reason: String, code: Int32) -> Int32 {
+        logger.error("Worker cannot run: \(reason)", metadata: ["worker_pid": "\(getpid())"])
+        report(.fatal(reason))
+        return code
+    }
+}

@@ -1,0 +1,59 @@
+public import Glibc
+import CFilerLinux
+
+public enum Files {
+    /// Opens a directory to resolve paths beneath it (O_PATH: no read permission needed on it).
+    public static func openDirectory(_ path: String) throws(SystemError) -> FileDescriptor {
+        let raw = try retryingInterrupts("open(\(path))") {
+            filer_open_directory_path(path)
+        }
+        return FileDescriptor(owning: raw)
+    }
+
+    /// Opens `path` read-only beneath `directory`; the kernel refuses (EXDEV) any
+    /// resolution that would leave it, whether by "..", an absolute path or a symlink.
+    public static func openBeneath(
+        _ directory: borrowing FileDescriptor, path: String, flags: Int32
+    ) throws(SystemError) -> FileDescriptor {
+        let raw = try retryingInterrupts("openat2") {
+            filer_openat_beneath(directory.rawValue, path, flags | O_CLOEXEC)
+        }
+        return FileDescriptor(owning: raw)
+    }
+
+    public static func status(of file: borrowing FileDescriptor) throws(SystemError) -> stat {
+        var info = stat()
+        try retryingInterrupts("fstat") { fstat(file.rawValue, &info) }
+        return info
+    }
+
+    /// The absolute path with symlinks resolved (realpath), or nil if it does not exist.
+    public static func canonicalPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Whether `path` names a directory this process can search.
+    public static func isSearchableDirectory(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return false }
+        return access(path, X_OK) == 0
+    }
+}
+
+/// Reads a whole (small) text file.
+public func readTextFile(_ path: String) throws(SystemError) -> String {
+    let file = FileDescriptor(owning: try retryingInterrupts("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC) })
+    var bytes: [UInt8] = []
+    while true {
+        let chunk = try file.read(upTo: 65536)
+        if chunk.isEmpty { break }
+        bytes += chunk
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+public func geteuidIsRoot() -> Bool { geteuid() == 0 }
+
+public func currentUID() -> UInt32 { getuid() }

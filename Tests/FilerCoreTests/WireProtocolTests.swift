@@ -1,0 +1,89 @@
+@testable import FilerCore
+import Foundation
+import Testing
+
+@Suite struct RequestDecoderTests {
+    func decode(_ text: String) throws(FileError) -> FileRequest {
+        let bytes = Array(text.utf8)
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(FileError) in try RequestDecoder.decode(raw) } }
+        return try result.get()
+    }
+
+    @Test func theSeedsRequest() throws {
+        #expect(try decode(#"{"path":"hello.txt"}"#) == FileRequest(path: "hello.txt"))
+    }
+
+    @Test func encodingsAndUnknownFields() throws {
+        #expect(try decode(#" {"path": "a", "encoding": "base64"}"#) == FileRequest(path: "a", encoding: .base64))
+        #expect(try decode(#"{"path": "a", "encoding": "utf8"}"#) == FileRequest(path: "a", encoding: .utf8))
+        #expect(try decode(#"{"path": "a", "extra": [1, {"x": null}]}"#) == FileRequest(path: "a"))
+        #expect(try decode(#"{"path": "caf\u00e9 \ud83d\ude00.txt"}"#).path == "café 😀.txt")
+    }
+
+    @Test(arguments: [
+        "", "hello", "[1]", "\"x\"", "null", "{}", #"{"path": 5}"#, #"{"path": null}"#,
+        #"{"path": "a", "encoding": "latin1"}"#, #"{"path": "a""#, #"{"path": ["a"]}"#,
+    ])
+    func badRequests(_ text: String) {
+        #expect(throws: FileError.self) { try decode(text) }
+        do { _ = try decode(text) } catch { #expect(error.code == "EBADREQ") }
+    }
+}
+
+@Suite struct ReplyWriterTests {
+    func content(_ bytes: [UInt8], _ requested: FileRequest.Encoding? = nil) -> String {
+        var writer = ReplyWriter()
+        bytes.withUnsafeBytes { writer.writeContent($0, requested: requested, timestamp: 1_700_000_000_123, pid: 42) }
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    @Test func theSeedsReplyShape() {
+        #expect(content(Array("Hello\n".utf8)) == #"{"content":"Hello\n","timestamp":1700000000123,"pid":42}"#)
+    }
+
+    @Test func escapingMatchesAJSONParser() throws {
+        var text = "quote \" backslash \\ slash / tab \t cr \r nl \n bell \u{07} nul \u{00} del \u{7f} é 😀 \u{2028}"
+        text += String(repeating: "plain ASCII run ", count: 40)
+        let reply = content(Array(text.utf8))
+        let parsed = try JSONSerialization.jsonObject(with: Data(reply.utf8)) as! [String: Any]
+        #expect(parsed["content"] as? String == text)
+        #expect(parsed["encoding"] == nil)
+        #expect(reply.contains(#"\u0007"#) && reply.contains(#"\u0000"#))
+    }
+
+    @Test(arguments: [0, 1, 2, 3, 4, 5, 64, 65_537])
+    func binaryGoesOutAsBase64(length: Int) throws {
+        var bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
+        if !bytes.isEmpty { bytes[0] = 0xFF }  // never valid UTF-8
+        let reply = content(bytes)
+        let parsed = try JSONSerialization.jsonObject(with: Data(reply.utf8)) as! [String: Any]
+        if length == 0 {
+            #expect(parsed["content"] as? String == "")
+        } else {
+            #expect(parsed["encoding"] as? String == "base64")
+            #expect(parsed["content"] as? String == Data(bytes).base64EncodedString())
+            #expect(reply.hasPrefix(#"{"content":""#))
+            #expect(reply.hasSuffix(#","encoding":"base64","timestamp":1700000000123,"pid":42}"#))
+        }
+    }
+
+    @Test func base64WhenAskedEvenForText() throws {
+        let reply = content(Array("hi".utf8), .base64)
+        #expect(reply == #"{"content":"aGk=","encoding":"base64","timestamp":1700000000123,"pid":42}"#)
+    }
+
+    @Test func invalidUTF8AfterAnASCIIPrefixIsDetected() {
+        let bytes = Array(String(repeating: "a", count: 17).utf8) + [0xC3, 0x28]
+        #expect(!ReplyWriter.isValidUTF8(bytes.withUnsafeBytes { UnsafeRawBufferPointer($0) }))
+        #expect(content(bytes).contains(#""encoding":"base64""#))
+        let valid = Array("abcdefghé".utf8)
+        #expect(valid.withUnsafeBytes { ReplyWriter.isValidUTF8($0) })
+    }
+
+    @Test func errorReply() throws {
+        var writer = ReplyWriter()
+        writer.writeError(FileError("ENOENT", "no such file: \"x\""), timestamp: 5, pid: 7)
+        let reply = String(decoding: writer.bytes, as: UTF8.self)
+        #expect(reply == #"{"error":{"code":"ENOENT","message":"no such file: \"x\""},"timestamp":5,"pid":7}"#)
+    }
+}

@@ -1,0 +1,73 @@
+import Glibc
+import Logging
+import Posix
+@testable import Systemd
+import Testing
+
+@Suite struct JournalFieldTests {
+    @Test func entriesCarryMessagePriorityIdentifierAndUpperCaseFields() {
+        let fields = JournalLogHandler.fields(
+            identifier: "filer", level: .warning, message: "Worker 12 exited with code 3",
+            metadata: ["worker_pid": "12", "exit_status": "3", "exit_code": "exited"])
+        #expect(fields == [
+            "MESSAGE=Worker 12 exited with code 3", "PRIORITY=4", "SYSLOG_IDENTIFIER=filer",
+            "EXIT_CODE=exited", "EXIT_STATUS=3", "WORKER_PID=12",
+        ])
+    }
+
+    @Test func levelsMapToSyslogPriorities() {
+        let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
+        #expect(levels.map(JournalLogHandler.priority(of:)) == [7, 7, 6, 5, 4, 3, 2])
+    }
+
+    @Test func fieldNamesAreValidJournalFieldNames() {
+        #expect(JournalLogHandler.fieldName("worker.pid") == "WORKER_PID")
+        #expect(JournalLogHandler.fieldName("_private") == "PRIVATE")
+    }
+
+    @Test func plainLinesAreReadable() {
+        let line = StderrLogHandler.line(
+            time: "T", level: .info, identifier: "filer", pid: 9, message: "Worker 12 is online.",
+            metadata: ["worker_pid": "12"])
+        #expect(line == "T info filer[9]: Worker 12 is online. worker_pid=12\n")
+    }
+}
+
+@Suite(.serialized) struct NotifierTests {
+    @Test func sendsDatagramsToNotifySocket() throws {
+        let path = "/tmp/filer-notify-test-\(getpid()).sock"
+        unlink(path)
+        let receiver = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        #expect(receiver >= 0)
+        defer { close(receiver); unlink(path) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        setenv("NOTIFY_SOCKET", path, 1)
+        defer { unsetenv("NOTIFY_SOCKET") }
+
+        let notifier = Notifier()
+        #expect(notifier.isActive)
+        notifier.ready(status: "2/2 workers online")
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let got = recv(receiver, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        #expect(got > 0)
+        #expect(String(decoding: buffer[..<max(got, 0)], as: UTF8.self) == "READY=1\nSTATUS=2/2 workers online")
+
+        notifier.reloading(status: "Reloading")
+        let reload = recv(receiver, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        let text = String(decoding: buffer[..<max(reload, 0)], as: UTF8.self)
+        #expect(text.hasPrefix("RELOADING=1\nMONOTONIC_USEC="))
+    }
+
+    @Test func withoutNotifySocketNothingIsSent() {
+        unsetenv("NOTIFY_SOCKET")
+        #expect(!Notifier().isActive)
+    }
+}
