@@ -6,18 +6,24 @@ public import ZeroMQ
 /// The master's sockets: the frontend ROUTER the clients connect to, the backend
 /// DEALER the workers connect to, and zmq_proxy_steerable forwarding between them
 /// on a thread of its own, steered over an inproc PAIR.
+///
+/// The proxy runs only while at least one worker is online. libzmq 4.3.4's proxy
+/// busy-loops when a request waits and the backend has no peer (PAUSE does too), so
+/// with no worker the proxy is terminated and requests wait, untouched, in the ROUTER.
 public final class Broker {
-    public let frontends: [String]
+    public private(set) var frontends: [String]
     public let backend: String
     private let context: Context
     private let control: Socket
     private var thread: OSThread?
-    /// Becomes readable when the proxy thread has returned, for whatever reason.
-    public let proxyEnded: FileDescriptor
-    private let proxyEndedWriter: Int32
+    /// Becomes readable if the proxy fails (it never returns on its own otherwise).
+    public let proxyFailed: FileDescriptor
+    private let proxyFailedWriter: Int32
     private let proxySockets: ProxySockets
+    /// Counts of the proxy runs that have ended; libzmq's counters restart with each run.
+    private var earlierRuns = Proxy.Statistics()
 
-    /// The three sockets the proxy thread owns once started.
+    /// The three sockets the proxy thread owns while it runs.
     private struct ProxySockets: Sendable {
         let frontend: Socket
         let backend: Socket
@@ -26,7 +32,7 @@ public final class Broker {
 
     private static let controlEndpoint = "inproc://filer-proxy-control"
 
-    /// Binds every endpoint; nothing is forwarded until `start()`.
+    /// Binds every endpoint; nothing is forwarded until `startForwarding()`.
     /// - Throws: `ZeroMQError` naming the endpoint that cannot be bound.
     public init(frontends: [String], backend: String, maxRequestSize: Int) throws {
         self.frontends = frontends
@@ -50,43 +56,44 @@ public final class Broker {
         try control.connect(Self.controlEndpoint)
         proxySockets = ProxySockets(frontend: frontend, backend: backendSocket, control: proxyControl)
         let pipe = try makePipe()
-        proxyEnded = pipe.read
-        proxyEndedWriter = pipe.write.release()
+        proxyFailed = pipe.read
+        proxyFailedWriter = pipe.write.release()
     }
 
     deinit {
-        close(proxyEndedWriter)
+        close(proxyFailedWriter)
     }
 
-    /// Starts forwarding on the proxy thread.
-    public func start(onFailure: @escaping @Sendable (ZeroMQError) -> Void) throws(SystemError) {
+    public var isForwarding: Bool { thread != nil || proxySilenced }
+
+    /// Set by the test-only fault that ends the proxy behind the supervisor's back.
+    private var proxySilenced = false
+    /// How long the master waits for the proxy thread to answer on its control socket.
+    private static let answerTimeoutMilliseconds = 1_000
+
+    /// Starts the proxy thread, unless it runs already.
+    public func startForwarding(onFailure: @escaping @Sendable (ZeroMQError) -> Void) throws(SystemError) {
+        guard thread == nil else { return }
         let sockets = proxySockets
-        let writer = proxyEndedWriter
+        let writer = proxyFailedWriter
         thread = try OSThread(name: "filer-proxy") {
             do throws(ZeroMQError) {
                 try Proxy.run(frontend: sockets.frontend, backend: sockets.backend, control: sockets.control)
             } catch {
-                if !error.isTerminated { onFailure(error) }
+                guard !error.isTerminated else { return }
+                onFailure(error)
+                var byte: UInt8 = 1
+                _ = write(writer, &byte, 1)
             }
-            var byte: UInt8 = 1
-            _ = write(writer, &byte, 1)
         }
     }
 
-    /// The proxy's counters of messages and bytes on each side.
-    public func statistics() throws(ZeroMQError) -> Proxy.Statistics {
-        try Proxy.statistics(over: control)
-    }
-
-    /// Stops the proxy once every reply the workers sent has been passed to the
-    /// clients (or `drainTimeout` seconds pass), then joins its thread.
-    public func stop(drainTimeout: Double) {
+    /// Ends the proxy thread, if it runs. Nothing is lost: requests not yet forwarded
+    /// wait in the frontend, replies not yet forwarded wait in the backend.
+    public func stopForwarding() {
         guard let thread = thread.take() else { return }
-        let deadline = MonotonicInstant.now().adding(seconds: drainTimeout)
-        while MonotonicInstant.now() < deadline, let counts = try? statistics(),
-            counts.backendMessagesIn > counts.frontendMessagesOut
-        {
-            usleep(5_000)
+        if let last = try? Proxy.statistics(over: control, timeoutMilliseconds: Self.answerTimeoutMilliseconds) {
+            earlierRuns.add(last)
         }
         do {
             try Proxy.send(.terminate, over: control)
@@ -96,6 +103,82 @@ public final class Broker {
         thread.join()
     }
 
+    /// With the proxy stopped, passes every reply waiting in the backend to its client,
+    /// until none has arrived for `quietMilliseconds`.
+    /// - Returns: how many replies were passed on.
+    @discardableResult
+    public func forwardWaitingReplies(quietMilliseconds: Int) -> Int {
+        precondition(thread == nil, "the proxy thread owns the sockets while it runs")
+        var forwarded = 0
+        var poller = Poller()
+        poller.add(.socket(proxySockets.backend))
+        do {
+            while try poller.waitReadable(timeoutMilliseconds: quietMilliseconds)[0] {
+                let frames = try proxySockets.backend.receiveMultipart()
+                for (index, frame) in frames.enumerated() {
+                    try frame.withUnsafeBytes { bytes in
+                        try proxySockets.frontend.send(bytes, more: index < frames.count - 1)
+                    }
+                }
+                forwarded += 1
+            }
+        } catch {
+            // Nothing more can be passed on; the frontend's linger delivers what was.
+        }
+        return forwarded
+    }
+
+    /// Totals over the life of the broker.
+    public func statistics() -> Proxy.Statistics {
+        var totals = earlierRuns
+        if thread != nil,
+            let current = try? Proxy.statistics(over: control, timeoutMilliseconds: Self.answerTimeoutMilliseconds)
+        {
+            totals.add(current)
+        }
+        return totals
+    }
+
+    /// Whether the proxy thread answers on its control socket (the watchdog's test).
+    public func proxyAnswers(timeoutMilliseconds: Int) -> Bool {
+        guard thread != nil else { return false }
+        return (try? Proxy.statistics(over: control, timeoutMilliseconds: timeoutMilliseconds)) != nil
+    }
+
+    /// With the proxy stopped: binds the endpoints that are new, unbinds those no longer
+    /// wanted, and applies the request size limit to connections made from now on.
+    /// Binding comes first, so a failure leaves the running endpoints as they were.
+    public func reconfigureFrontends(_ endpoints: [String], maxRequestSize: Int) throws {
+        precondition(thread == nil, "the proxy thread owns the sockets while it runs")
+        let frontend = proxySockets.frontend
+        var bound: [String] = []
+        do {
+            for endpoint in endpoints where !frontends.contains(endpoint) {
+                try frontend.bind(endpoint)
+                bound.append(endpoint)
+            }
+        } catch {
+            for endpoint in bound { try? frontend.unbind(endpoint) }
+            throw error
+        }
+        for endpoint in frontends where !endpoints.contains(endpoint) {
+            try? frontend.unbind(endpoint)
+        }
+        try frontend.setMaximumMessageSize(Int64(maxRequestSize))
+        frontends = endpoints
+    }
+
+    #if DEBUG
+    /// Test-only fault, absent from release builds: ends the proxy thread while the
+    /// supervisor believes it runs, as a proxy thread that died silently would.
+    public func silenceProxyForTesting() {
+        guard let thread = thread.take() else { return }
+        try? Proxy.send(.terminate, over: control)
+        thread.join()
+        proxySilenced = true
+    }
+    #endif
+
     private static func makeParentDirectory(of path: String) {
         guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
         var prefix = ""
@@ -103,5 +186,18 @@ public final class Broker {
             prefix += "/" + component
             _ = mkdir(prefix, 0o755)
         }
+    }
+}
+
+extension Proxy.Statistics {
+    mutating func add(_ other: Proxy.Statistics) {
+        frontendMessagesIn += other.frontendMessagesIn
+        frontendBytesIn += other.frontendBytesIn
+        frontendMessagesOut += other.frontendMessagesOut
+        frontendBytesOut += other.frontendBytesOut
+        backendMessagesIn += other.backendMessagesIn
+        backendBytesIn += other.backendBytesIn
+        backendMessagesOut += other.backendMessagesOut
+        backendBytesOut += other.backendBytesOut
     }
 }

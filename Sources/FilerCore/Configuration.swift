@@ -16,6 +16,9 @@ public struct Configuration: Equatable, Sendable {
     public var maxFileSize: Int = 64 << 20
     public var maxRequestSize: Int = 64 << 10
     public var restart = RestartPolicy()
+    public var health = HealthPolicy()
+    /// The endpoint `filer status` asks, or nil for `auto` (control.ipc in the runtime directory).
+    public var control: String? = nil
     public var stopTimeout: Double = 10
     public var logLevel: Logger.Level = .info
 
@@ -27,6 +30,11 @@ public struct Configuration: Equatable, Sendable {
         case .auto: CPUs.usable()
         case .fixed(let count): count
         }
+    }
+
+    /// The control endpoint, resolving `auto`.
+    public var controlEndpoint: String {
+        control ?? "ipc://\(RuntimeDirectory.path())/control.ipc"
     }
 
     /// The backend endpoint, resolving `auto` for the master process `pid`.
@@ -42,6 +50,18 @@ public struct RestartPolicy: Equatable, Sendable {
     public var maxDelay: Double = 30
     public var stableAfter: Double = 10
     public var maxFailedStarts: Int = 5
+
+    public init() {}
+}
+
+/// Worker health: hung workers are replaced, and workers may be recycled.
+public struct HealthPolicy: Equatable, Sendable {
+    /// A worker silent this long (it reports every second) is hung: SIGABRT, then SIGKILL.
+    public var heartbeatTimeout: Double = 10
+    /// Recycle a worker after this many requests; 0 never.
+    public var maxRequests: Int = 0
+    /// Plus a random 0...jitter requests, so that workers do not all recycle at once.
+    public var maxRequestsJitter: Int = 0
 
     public init() {}
 }

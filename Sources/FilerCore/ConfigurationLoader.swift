@@ -39,7 +39,8 @@ public struct ConfigurationLoader {
         "frontend", "backend", "workers", "root",
         "limits.max_file_size", "limits.max_request_size",
         "restart.initial_delay", "restart.max_delay", "restart.stable_after", "restart.max_failed_starts",
-        "stop_timeout", "log_level",
+        "health.heartbeat_timeout", "health.max_requests", "health.max_requests_jitter",
+        "stop_timeout", "control", "log_level",
     ]
 
     public static func environmentName(of key: String) -> String {
@@ -209,6 +210,22 @@ public struct ConfigurationLoader {
             let text = try scalar()
             guard let count = Int(text), count >= 1 else { throw fail("expected a whole number of at least 1, got '\(text)'") }
             configuration.restart.maxFailedStarts = count
+        case "health.heartbeat_timeout":
+            let seconds = try Self.duration(try scalar(), fail: fail)
+            guard seconds >= 2 else { throw fail("must be at least 2s: workers report once a second") }
+            configuration.health.heartbeatTimeout = seconds
+        case "health.max_requests":
+            configuration.health.maxRequests = try Self.count(try scalar(), fail: fail)
+        case "health.max_requests_jitter":
+            configuration.health.maxRequestsJitter = try Self.count(try scalar(), fail: fail)
+        case "control":
+            let text = try scalar()
+            if text == "auto" {
+                configuration.control = nil
+            } else {
+                guard Self.isEndpoint(text) else { throw fail("'\(text)' is not 'auto' or a tcp:// or ipc:// endpoint") }
+                configuration.control = text
+            }
         case "stop_timeout":
             configuration.stopTimeout = try Self.duration(try scalar(), fail: fail)
         case "log_level":
@@ -231,6 +248,12 @@ public struct ConfigurationLoader {
             throw ConfigurationError(
                 source: source, key: "root", problem: "'\(configuration.root)' is not a directory this process can read")
         }
+    }
+
+    /// A whole number, zero or more.
+    static func count(_ text: String, fail: (String) -> ConfigurationError) throws(ConfigurationError) -> Int {
+        guard let value = Int(text), value >= 0 else { throw fail("expected a whole number, 0 or more, got '\(text)'") }
+        return value
     }
 
     static func isEndpoint(_ text: String) -> Bool {

@@ -21,7 +21,12 @@ public enum ConfigurationPrinter {
               max_delay: \(configuration.restart.maxDelay)s
               stable_after: \(configuration.restart.stableAfter)s
               max_failed_starts: \(configuration.restart.maxFailedStarts)
+            health:
+              heartbeat_timeout: \(configuration.health.heartbeatTimeout)s
+              max_requests: \(configuration.health.maxRequests)
+              max_requests_jitter: \(configuration.health.maxRequestsJitter)
             stop_timeout: \(configuration.stopTimeout)s
+            control: \(configuration.control ?? "auto")
             log_level: \(configuration.logLevel)
             """
     }

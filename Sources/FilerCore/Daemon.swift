@@ -4,9 +4,14 @@ import Posix
 import Systemd
 import ZeroMQ
 
-/// `filer serve`: binds, starts the proxy and the supervisor, and returns the exit code.
+/// `filer serve`: binds, starts the supervisor, and returns the exit code.
 public enum Daemon {
-    public static func serve(configuration: Configuration, logger: Logger) -> Int32 {
+    /// - Parameters:
+    ///   - reloadConfiguration: reads the configuration again as it was read at start.
+    public static func serve(
+        configuration: Configuration, configFile: String,
+        reloadConfiguration: @escaping () throws -> Configuration, logger: Logger
+    ) -> Int32 {
         Signals.ignoreBrokenPipe()
         let signals: SignalDescriptor
         do {
@@ -17,19 +22,25 @@ public enum Daemon {
             logger.critical("Cannot set up signal handling: \(error)")
             return Supervisor.ExitCode.systemFailure
         }
-        let backend = configuration.backendEndpoint(masterPID: getpid())
         let broker: Broker
         do {
             broker = try Broker(
-                frontends: configuration.frontends, backend: backend, maxRequestSize: configuration.maxRequestSize)
-            try broker.start { error in
-                logger.critical("The proxy failed: \(error)")
-            }
+                frontends: configuration.frontends, backend: configuration.backendEndpoint(masterPID: getpid()),
+                maxRequestSize: configuration.maxRequestSize)
         } catch {
-            logger.critical("Cannot start the broker: \(error)")
+            logger.critical("Cannot bind: \(error)")
             return Supervisor.ExitCode.systemFailure
         }
-        let supervisor = Supervisor(configuration: configuration, broker: broker, logger: logger)
+        // Serving matters more than being observable: without it, `filer status` says why.
+        var control: ControlServer?
+        do {
+            control = try ControlServer(endpoint: configuration.controlEndpoint)
+        } catch {
+            logger.warning("No control endpoint, so no `filer status`: \(error)")
+        }
+        let supervisor = Supervisor(
+            configuration: configuration, configFile: configFile, reloadConfiguration: reloadConfiguration,
+            broker: broker, control: control, logger: logger)
         return supervisor.run(signals: signals)
     }
 }

@@ -33,6 +33,17 @@ public enum RequestDecoder {
     private struct Wire: Decodable {
         var path: String
         var encoding: String?
+
+        enum CodingKeys: String, CodingKey { case path, encoding }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            path = try container.decode(String.self, forKey: .path)
+            // Absent means "choose for me"; an explicit null is not a valid encoding.
+            if container.contains(.encoding) {
+                encoding = try container.decode(String.self, forKey: .encoding)
+            }
+        }
     }
 
     /// Decodes one request frame.

@@ -31,8 +31,12 @@ public struct Worker: ~Copyable {
 
     /// How long a new worker may take to connect before it gives up.
     static let connectTimeoutMilliseconds = 10_000
-    /// How often an idle worker checks that its master is alive and reports its count.
+    /// How often a worker reports (its heartbeat) and checks that its master is alive.
     static let idleTickMilliseconds = 1_000
+    /// When stopping: the queue counts as empty after this long without a request ...
+    static let drainQuietMilliseconds = 100
+    /// ... and the worker stops after this long even if requests keep coming.
+    static let drainLimitSeconds = 5.0
 
     private let options: Options
     private let logger: Logger
@@ -94,11 +98,18 @@ public struct Worker: ~Copyable {
         var served: UInt64 = 0
         var reported: UInt64 = 0
         var lastReport = MonotonicInstant.now()
+        // Set on SIGTERM: answer what is already queued to this worker, then exit.
+        // The master stops the proxy first, so the queue only shrinks.
+        var drainUntil: MonotonicInstant?
 
         while true {
-            let ready = try poller.waitReadable(timeoutMilliseconds: Self.idleTickMilliseconds)
-            if ready[1], !(try signals.take()).isEmpty {
+            let timeout = drainUntil == nil ? Self.idleTickMilliseconds : Self.drainQuietMilliseconds
+            let ready = try poller.waitReadable(timeoutMilliseconds: timeout)
+            if ready[1], drainUntil == nil, !(try signals.take()).isEmpty {
                 logger.debug("Worker stopping", metadata: ["worker_pid": "\(pid)"])
+                drainUntil = MonotonicInstant.now().adding(seconds: Self.drainLimitSeconds)
+            }
+            if let deadline = drainUntil, !ready[0] || MonotonicInstant.now() >= deadline {
                 if served != reported { report(.served(served)) }
                 return ExitCode.stopped
             }
@@ -111,10 +122,9 @@ public struct Worker: ~Copyable {
             }
             let now = MonotonicInstant.now()
             if now.seconds(since: lastReport) >= 1 {
-                if served != reported {
-                    report(.served(served))
-                    reported = served
-                }
+                // Every second, changed or not: the report is also the heartbeat.
+                report(.served(served))
+                reported = served
                 lastReport = now
                 guard getppid() == options.masterPID else { return ExitCode.orphaned }
             }

@@ -41,8 +41,14 @@ public enum Proxy {
     }
 
     /// Asks a running proxy for its statistics: eight frames of UInt64, in libzmq's order.
-    public static func statistics(over control: Socket) throws(ZeroMQError) -> Statistics {
+    /// - Returns: nil when no answer came within `timeoutMilliseconds` (-1: wait forever).
+    public static func statistics(over control: Socket, timeoutMilliseconds: Int = -1) throws(ZeroMQError) -> Statistics? {
+        // An answer that came too late for an earlier question must not pass for this one's.
+        while let stale = try control.receiveIfReady() { _ = stale }
         try send(.statistics, over: control)
+        var poller = Poller()
+        poller.add(.socket(control))
+        guard try poller.waitReadable(timeoutMilliseconds: timeoutMilliseconds)[0] else { return nil }
         let frames = try control.receiveMultipart()
         let values = frames.map { frame in
             frame.withUnsafeBytes { raw in raw.count == 8 ? raw.loadUnaligned(as: UInt64.self) : 0 }

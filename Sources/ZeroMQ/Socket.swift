@@ -46,6 +46,10 @@ public final class Socket: @unchecked Sendable {
         try checked("zmq_connect(\(endpoint))") { zmq_connect(handle, endpoint) }
     }
 
+    public func unbind(_ endpoint: String) throws(ZeroMQError) {
+        try checked("zmq_unbind(\(endpoint))") { zmq_unbind(handle, endpoint) }
+    }
+
     public func disconnect(_ endpoint: String) throws(ZeroMQError) {
         try checked("zmq_disconnect(\(endpoint))") { zmq_disconnect(handle, endpoint) }
     }

@@ -8,8 +8,6 @@ import Systemd
 
 @main
 struct Filer: ParsableCommand {
-    static let version = "0.1.0"
-
     static let configuration = CommandConfiguration(
         commandName: "filer",
         abstract: "A clustered ZeroMQ file server.",
@@ -17,8 +15,8 @@ struct Filer: ParsableCommand {
             Clients send {"path": "FILE"} to the frontend and get the file back as JSON. \
             The master forwards requests to one worker process per CPU.
             """,
-        version: version,
-        subcommands: [Serve.self, Get.self, CheckConfig.self, WorkerRole.self]
+        version: FilerCore.Filer.version,
+        subcommands: [Serve.self, Get.self, Status.self, CheckConfig.self, WorkerRole.self]
     )
 }
 
@@ -64,11 +62,16 @@ struct ConfigurationOptions: ParsableArguments {
     /// Loads the configuration, or prints why not and exits with EX_CONFIG (78).
     func load() throws -> Configuration {
         do {
-            return try ConfigurationLoader().load(path: config, environment: currentEnvironment(), flags: flags)
+            return try reload()
         } catch {
             printError("filer: configuration error: \(error)")
             throw ExitCode(78)
         }
+    }
+
+    /// Reads the configuration from the same file, environment and flags.
+    func reload() throws -> Configuration {
+        try ConfigurationLoader().load(path: config, environment: currentEnvironment(), flags: flags)
     }
 }
 
@@ -83,8 +86,52 @@ struct Serve: ParsableCommand {
     func run() throws {
         let configuration = try options.load()
         LoggingSetup.bootstrap(identifier: "filer", level: configuration.logLevel)
-        let code = Daemon.serve(configuration: configuration, logger: Logger(label: "filer"))
+        let code = Daemon.serve(
+            configuration: configuration, configFile: options.config, reloadConfiguration: options.reload,
+            logger: Logger(label: "filer"))
         if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show how the running daemon is doing.",
+        discussion: "Asks the daemon over its control endpoint (see `control` in the configuration). Exit codes: 0 shown, 3 not running or not answering."
+    )
+
+    @Option(help: ArgumentHelp("The configuration file, which names the control endpoint.", valueName: "path"))
+    var config = "/etc/filer/filer.yaml"
+
+    @Option(help: ArgumentHelp("The control endpoint, overriding the configuration's.", valueName: "endpoint"))
+    var control: String?
+
+    @Option(help: "Seconds to wait for the answer.")
+    var timeout: Double = 2
+
+    @Flag(help: "Print JSON, for scripts.")
+    var json = false
+
+    func run() throws {
+        let endpoint: String
+        if let control {
+            endpoint = control
+        } else {
+            let loaded = try? ConfigurationLoader().load(
+                path: config, environment: currentEnvironment(), flags: [:], checkRoot: false)
+            endpoint = (loaded ?? FilerCore.Configuration()).controlEndpoint
+        }
+        let report: StatusReport?
+        do {
+            report = try ControlClient.status(endpoint: endpoint, timeout: timeout)
+        } catch {
+            printError("filer: cannot ask \(endpoint): \(error)")
+            throw ExitCode(3)
+        }
+        guard let report else {
+            printError("filer: no answer from \(endpoint): is the daemon running?")
+            throw ExitCode(3)
+        }
+        print(json ? String(decoding: report.json(), as: UTF8.self) : report.text())
     }
 }
 

@@ -22,7 +22,7 @@ import Testing
 
     @Test(arguments: [
         "", "hello", "[1]", "\"x\"", "null", "{}", #"{"path": 5}"#, #"{"path": null}"#,
-        #"{"path": "a", "encoding": "latin1"}"#, #"{"path": "a""#, #"{"path": ["a"]}"#,
+        #"{"path": "a", "encoding": "latin1"}"#, #"{"path": "a", "encoding": null}"#, #"{"path": "a""#, #"{"path": ["a"]}"#,
     ])
     func badRequests(_ text: String) {
         #expect(throws: FileError.self) { try decode(text) }

@@ -1,0 +1,63 @@
+import Glibc
+import Posix
+public import ZeroMQ
+
+/// The master's control endpoint, which `filer status` asks. An ipc socket is created
+/// with mode 0600, so only the service's user (and root) can connect.
+public final class ControlServer {
+    public let endpoint: String
+    let socket: Socket
+    private let context: Context
+    /// Called for the test-only fault command (debug builds only).
+    var onFault: (() -> Void)?
+
+    public init(endpoint: String) throws {
+        self.endpoint = endpoint
+        context = try Context()
+        socket = try Socket(context, .reply)
+        try socket.setLinger(milliseconds: 0)
+        let previous = umask(0o077)
+        defer { umask(previous) }
+        try socket.bind(endpoint)
+    }
+
+    /// Answers one waiting request, if any: `status` gets the report as JSON.
+    func answer(with report: () -> StatusReport) {
+        guard let request = try? socket.receiveIfReady() else { return }
+        let command = String(decoding: request.bytes, as: UTF8.self)
+        var reply: [UInt8]
+        switch command {
+        case "status":
+            reply = report().json()
+        #if DEBUG
+        case "fault silence-proxy":
+            onFault?()
+            reply = Array(#"{"fault":"silence-proxy"}"#.utf8)
+        #endif
+        default:
+            reply = Array(#"{"error":"unknown command"}"#.utf8)
+        }
+        try? socket.send(reply)
+    }
+}
+
+/// The `filer status` side: one request to the control endpoint.
+public enum ControlClient {
+    public static func status(endpoint: String, timeout: Double) throws -> StatusReport? {
+        guard let reply = try request("status", endpoint: endpoint, timeout: timeout) else { return nil }
+        return try StatusReport.decode(reply)
+    }
+
+    /// Sends `command`; returns the reply, or nil when none came within `timeout` seconds.
+    public static func request(_ command: String, endpoint: String, timeout: Double) throws -> [UInt8]? {
+        let context = try Context()
+        let socket = try Socket(context, .request)
+        try socket.setLinger(milliseconds: 0)
+        try socket.connect(endpoint)
+        try socket.send(command)
+        var poller = Poller()
+        poller.add(.socket(socket))
+        guard try poller.waitReadable(timeoutMilliseconds: Int(timeout * 1000))[0] else { return nil }
+        return try socket.receive().bytes
+    }
+}

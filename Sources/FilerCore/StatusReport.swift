@@ -1,0 +1,137 @@
+import FoundationEssentials
+
+/// What `filer status` shows: the running daemon's own account of itself.
+public struct StatusReport: Codable, Equatable, Sendable {
+    public struct Worker: Codable, Equatable, Sendable {
+        /// "starting", "online", "replaced" (serving until its successor is online) or "draining".
+        public var state: String
+        public var pid: Int32
+        public var uptimeSeconds: Double
+        public var requestsServed: UInt64
+        /// Restarts of the slot this worker fills (nil for a worker being retired).
+        public var slotRestarts: Int?
+    }
+
+    public struct Exit: Codable, Equatable, Sendable {
+        public var pid: Int32
+        /// Milliseconds since the epoch.
+        public var time: Int64
+        public var how: String
+        public var reason: String?
+    }
+
+    public struct Traffic: Codable, Equatable, Sendable {
+        public var messagesIn: UInt64
+        public var bytesIn: UInt64
+        public var messagesOut: UInt64
+        public var bytesOut: UInt64
+    }
+
+    public var version: String
+    public var masterPID: Int32
+    /// "starting", "ready", "reloading" or "stopping".
+    public var state: String
+    public var uptimeSeconds: Double
+    public var configFile: String
+    public var frontends: [String]
+    public var backend: String
+    public var root: String
+    public var workersExpected: Int
+    public var workersOnline: Int
+    public var restarts: Int
+    public var requestsServed: UInt64
+    public var frontend: Traffic
+    public var backendTraffic: Traffic
+    public var workers: [Worker]
+    public var recentExits: [Exit]
+
+    /// The one-line form systemd shows as STATUS=.
+    public var summary: String {
+        "\(workersOnline)/\(workersExpected) workers online, \(restarts) restarts, \(requestsServed) requests served"
+    }
+
+    public func json() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> StatusReport {
+        try JSONDecoder().decode(StatusReport.self, from: Data(bytes))
+    }
+
+    /// The report for people.
+    public func text() -> String {
+        var lines = [
+            "filer \(version), master \(masterPID): \(state), up \(Self.duration(uptimeSeconds))",
+            "  config     \(configFile)",
+            "  frontend   \(frontends.joined(separator: ", "))",
+            "  backend    \(backend)",
+            "  root       \(root)",
+            "  workers    \(workersOnline)/\(workersExpected) online, \(restarts) restarts, \(requestsServed) requests served",
+            "  traffic    clients: \(frontend.messagesIn) requests in (\(Self.bytes(frontend.bytesIn))), "
+                + "\(frontend.messagesOut) replies out (\(Self.bytes(frontend.bytesOut)))",
+            "             workers: \(backendTraffic.messagesOut) requests out (\(Self.bytes(backendTraffic.bytesOut))), "
+                + "\(backendTraffic.messagesIn) replies in (\(Self.bytes(backendTraffic.bytesIn)))",
+            "",
+            "  PID       STATE      UPTIME     SERVED  RESTARTS",
+        ]
+        for worker in workers {
+            lines.append(
+                "  " + Self.pad("\(worker.pid)", 9) + " " + Self.pad(worker.state, 10) + " "
+                    + Self.pad(Self.duration(worker.uptimeSeconds), 9) + " " + Self.padLeft("\(worker.requestsServed)", 7)
+                    + "  " + (worker.slotRestarts.map { "\($0)" } ?? "-"))
+        }
+        if !recentExits.isEmpty {
+            lines.append("")
+            lines.append("  Recent exits:")
+            for exit in recentExits {
+                let reason = exit.reason.map { " (\($0))" } ?? ""
+                lines.append("    \(Self.clock(exit.time))  worker \(exit.pid) \(exit.how)\(reason)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let whole = Int(seconds)
+        if whole < 60 { return oneDecimal(seconds) + "s" }
+        if whole < 3600 { return "\(whole / 60)m\(whole % 60)s" }
+        if whole < 86400 { return "\(whole / 3600)h\(whole % 3600 / 60)m" }
+        return "\(whole / 86400)d\(whole % 86400 / 3600)h"
+    }
+
+    static func bytes(_ count: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(count) B" : "\(oneDecimal(value)) \(units[unit])"
+    }
+
+    static func clock(_ milliseconds: Int64) -> String {
+        let seconds = milliseconds / 1000
+        let day = seconds % 86400
+        return "\(twoDigits(day / 3600)):\(twoDigits(day % 3600 / 60)):\(twoDigits(day % 60)) UTC"
+    }
+
+    private static func oneDecimal(_ value: Double) -> String {
+        let tenths = Int((value * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10)"
+    }
+
+    private static func twoDigits(_ value: Int64) -> String {
+        value < 10 ? "0\(value)" : "\(value)"
+    }
+
+    private static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    private static func padLeft(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+}
