@@ -50,7 +50,9 @@ import Testing
               max_delay: 2min
               stable_after: 1.5
               max_failed_starts: 9
+            health: {heartbeat_timeout: 4s, max_requests: 1000, max_requests_jitter: 50}
             stop_timeout: 3s
+            control: ipc:///tmp/c.ipc
             log_level: debug
             """)
         #expect(configuration.frontends == ["tcp://127.0.0.1:1", "ipc:///tmp/x.ipc"])
@@ -62,7 +64,11 @@ import Testing
         #expect(configuration.restart.maxDelay == 120)
         #expect(configuration.restart.stableAfter == 1.5)
         #expect(configuration.restart.maxFailedStarts == 9)
+        #expect(configuration.health.heartbeatTimeout == 4)
+        #expect(configuration.health.maxRequests == 1000)
+        #expect(configuration.health.maxRequestsJitter == 50)
         #expect(configuration.stopTimeout == 3)
+        #expect(configuration.controlEndpoint == "ipc:///tmp/c.ipc")
         #expect(configuration.logLevel == .debug)
     }
 
@@ -80,7 +86,8 @@ import Testing
         ("frontend: http://x", "frontend"), ("backend: nowhere", "backend"),
         ("restart: {initial_delay: soon}", "restart.initial_delay"),
         ("restart: {initial_delay: 5s, max_delay: 1s}", "restart.max_delay"),
-        ("log_level: loud", "log_level"), ("restart: {max_failed_starts: 0}", "restart.max_failed_starts"),
+        ("log_level: loud", "log_level"), ("health: {heartbeat_timeout: 1s}", "health.heartbeat_timeout"),
+        ("health: {max_requests: -1}", "health.max_requests"), ("control: here", "control"), ("restart: {max_failed_starts: 0}", "restart.max_failed_starts"),
     ])
     func badValuesNameTheirKey(yaml: String, key: String) {
         #expect(failure(yaml)?.key == key)
@@ -118,7 +125,8 @@ import Testing
     }
 
     @Test func thePrintedConfigurationLoadsBackTheSame() throws {
-        let configuration = try load("workers: 3\nlimits: {max_file_size: 3KiB}\nrestart: {initial_delay: 250ms}\n")
+        let configuration = try load(
+            "workers: 3\nlimits: {max_file_size: 3KiB}\nrestart: {initial_delay: 250ms}\nhealth: {max_requests: 7}\n")
         #expect(try load(ConfigurationPrinter.yaml(configuration)) == configuration)
     }
 

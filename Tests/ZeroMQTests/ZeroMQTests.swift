@@ -94,7 +94,7 @@ import ZeroMQ
         try worker.send("reply")
         #expect(try client.receive().bytes == Array("reply".utf8))
 
-        let statistics = try Proxy.statistics(over: control)
+        let statistics = try #require(try Proxy.statistics(over: control, timeoutMilliseconds: 5_000))
         // libzmq counts whole messages: the request [identity, empty, body] is one.
         #expect(statistics.frontendMessagesIn == 1)
         #expect(statistics.backendMessagesOut == 1)
