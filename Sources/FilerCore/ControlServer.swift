@@ -3,7 +3,7 @@ import Posix
 public import ZeroMQ
 
 /// The master's control endpoint, which `filer status` asks. An ipc socket is created
-/// with mode 0600, so only the service's user (and root) can connect.
+/// under umask 077 (mode 0700), so only the service's user (and root) can connect.
 public final class ControlServer {
     public let endpoint: String
     let socket: Socket

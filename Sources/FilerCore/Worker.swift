@@ -105,9 +105,14 @@ public struct Worker: ~Copyable {
         while true {
             let timeout = drainUntil == nil ? Self.idleTickMilliseconds : Self.drainQuietMilliseconds
             let ready = try poller.waitReadable(timeoutMilliseconds: timeout)
-            if ready[1], drainUntil == nil, !(try signals.take()).isEmpty {
-                logger.debug("Worker stopping", metadata: ["worker_pid": "\(pid)"])
-                drainUntil = MonotonicInstant.now().adding(seconds: Self.drainLimitSeconds)
+            if ready[1], !(try signals.take()).isEmpty {
+                if drainUntil == nil {
+                    logger.debug("Worker stopping", metadata: ["worker_pid": "\(pid)"])
+                    drainUntil = MonotonicInstant.now().adding(seconds: Self.drainLimitSeconds)
+                }
+                // A request may be on its way from the backend right now: the queue counts
+                // as empty only after a whole quiet period, which the next poll waits for.
+                if !ready[0] { continue }
             }
             if let deadline = drainUntil, !ready[0] || MonotonicInstant.now() >= deadline {
                 if served != reported { report(.served(served)) }

@@ -34,7 +34,7 @@ STATUS_REQUESTS_RE = re.compile(r"(\d+)\s+requests?", re.I)
 # Variables that would change how the daemon behaves if inherited from the
 # shell that runs the tests.
 _SCRUBBED_ENV_PREFIXES = ("FILER_", "WATCHDOG_", "LISTEN_")
-_SCRUBBED_ENV = {"NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID", "RUNTIME_DIRECTORY"}
+_SCRUBBED_ENV = {"NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID", "RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"}
 
 _zmq_context = zmq.Context.instance()
 
@@ -270,31 +270,25 @@ class Daemon:
         self.config_path = tmp / "filer.yaml"
         self.log_path = tmp / "stderr.log"
         self.stdout_path = tmp / "stdout.log"
+        self.config: dict = {
+            "frontend": self.frontends if len(self.frontends) > 1 else self.frontends[0],
+            "backend": self.backend,
+            "workers": workers,
+            "root": str(root),
+            "limits": {"max_file_size": "1MiB", "max_request_size": "64KiB"},
+            "restart": {
+                "initial_delay": "100ms",
+                "max_delay": "1s",
+                "stable_after": "10s",
+                "max_failed_starts": 5,
+            },
+            "stop_timeout": "3s",
+            "log_level": "debug",
+        }
         if config_text is None:
-            cfg = {
-                "frontend": self.frontends if len(self.frontends) > 1 else self.frontends[0],
-                "backend": self.backend,
-                "workers": workers,
-                "root": str(root),
-                "limits": {"max_file_size": "1MiB", "max_request_size": "64KiB"},
-                "restart": {
-                    "initial_delay": "100ms",
-                    "max_delay": "1s",
-                    "stable_after": "10s",
-                    "max_failed_starts": 5,
-                },
-                "stop_timeout": "3s",
-                "log_level": "debug",
-            }
-            for k, v in (config or {}).items():
-                if isinstance(v, dict) and isinstance(cfg.get(k), dict):
-                    cfg[k] = {**cfg[k], **v}
-                elif v is None:
-                    cfg.pop(k, None)
-                else:
-                    cfg[k] = v
-            config_text = to_yaml(cfg) + "\n"
-        self.config_path.write_text(config_text)
+            self.write_config(config or {})
+        else:
+            self.config_path.write_text(config_text)
         self.args = args or []
         self.wrapper = wrapper or []  # e.g. ["taskset", "-c", "0"]: it execs, so the pid stays the daemon's
         self.extra_env = env or {}
@@ -302,6 +296,17 @@ class Daemon:
         self.notify: NotifyListener | None = None
         self.known_workers: set[int] = set()
         self.returncode: int | None = None
+
+    def write_config(self, changes: dict):
+        """Merge `changes` into the config (one level deep; None deletes a key) and write the file."""
+        for k, v in changes.items():
+            if isinstance(v, dict) and isinstance(self.config.get(k), dict):
+                self.config[k] = {**self.config[k], **v}
+            elif v is None:
+                self.config.pop(k, None)
+            else:
+                self.config[k] = v
+        self.config_path.write_text(to_yaml(self.config) + "\n")
 
     # -- log ---------------------------------------------------------------
 
@@ -352,7 +357,11 @@ class Daemon:
     def spawn(self):
         """Start the process without waiting for readiness."""
         self.notify = NotifyListener(self.tmp / "notify.sock", self._on_datagram)
-        env = clean_env({"NOTIFY_SOCKET": self.notify.path, **self.extra_env})
+        # Anything the daemon puts in its runtime directory (the control socket,
+        # an `auto` backend) stays in this test's tmp dir, not in /run/filer.
+        runtime = self.tmp / "run"
+        runtime.mkdir(exist_ok=True)
+        env = clean_env({"NOTIFY_SOCKET": self.notify.path, "RUNTIME_DIRECTORY": str(runtime), **self.extra_env})
         with open(self.log_path, "wb") as err, open(self.stdout_path, "wb") as out:
             self.proc = subprocess.Popen(
                 self.command(),

@@ -117,3 +117,9 @@ def test_check_config_output_is_accepted_back(daemons, tmp_path):
 
     assert values(second.stdout) == values(first.stdout), \
         f"the effective configuration changed when read back:\n{first.stdout.decode()}\n---\n{second.stdout.decode()}"
+
+
+def test_get_with_base64_encoding_still_prints_the_bytes(daemon):
+    r = run_cli(["get", "hello.txt", "--encoding", "base64", "--endpoint", daemon.endpoint])
+    assert r.returncode == 0, f"exit {r.returncode}, stderr: {r.stderr.decode()}"
+    assert r.stdout == HELLO, f"stdout {r.stdout!r}, want the file's bytes {HELLO!r}"

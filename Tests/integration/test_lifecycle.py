@@ -253,7 +253,7 @@ def test_auto_workers_follow_cpu_affinity(daemons, cpus):
 
 def test_auto_backend_in_runtime_directory(daemons):
     d = daemons.make(workers=2, config={"backend": "auto"})
-    run = d.tmp / "run"
+    run = d.tmp / "rt"
     run.mkdir()
     d.extra_env["RUNTIME_DIRECTORY"] = str(run)
     d.start()
@@ -317,3 +317,48 @@ def test_clients_that_leave_early_do_no_harm(daemon):
         raw, _ = request_json(daemon.endpoint, {"path": "hello.txt"}, timeout=5)
         check_content(raw, HELLO)
     assert not daemon.ended_workers(), f"workers ended: {daemon.ended_workers()}"
+
+
+def wait_reload(d, start: int) -> tuple[int, dict]:
+    """Wait for RELOADING=1 then READY=1 (datagram indexes >= start); return the READY one."""
+    texts = lambda: [e["text"] for e in d.notify.snapshot()]  # noqa: E731
+    reloading = d.notify.wait_for(lambda e: e["fields"].get("RELOADING") == "1", timeout=5, start=start)
+    assert reloading, f"no RELOADING=1 after SIGHUP: {texts()}"
+    ready = d.notify.wait_for(lambda e: e["fields"].get("READY") == "1", timeout=10, start=reloading[0])
+    assert ready, f"no READY=1 after RELOADING=1: {texts()}"
+    return ready
+
+
+def test_sighup_applies_the_new_configuration(daemons):
+    d = daemons.start(workers=2)
+    old = set(d.live_workers())
+    raw, _ = request_json(d.endpoint, {"path": "over-limit.txt"})
+    check_content(raw, b"O" * 1025)  # 1025 bytes are fine under 1MiB
+    d.write_config({"workers": 3, "limits": {"max_file_size": "1KiB"}})
+    start = len(d.notify.snapshot())
+    d.send_signal(signal.SIGHUP)
+    wait_reload(d, start)
+    assert d.proc.poll() is None, f"daemon exited on SIGHUP with {d.proc.returncode}"
+    left = wait_all_gone(old, timeout=5)
+    assert not left, f"workers {left} of the old configuration still run after the reload"
+    new = set(d.live_workers())
+    assert len(new) == 3 and not new & old, f"after reload to 3 workers, live workers are {sorted(new)} (old {sorted(old)})"
+    for _ in range(6):
+        raw, _ = request_json(d.endpoint, {"path": "over-limit.txt"})
+        filerproc.check_error(raw, "EFBIG", worker_pids=new)
+
+
+def test_sighup_with_a_bad_file_keeps_the_old_configuration(daemons):
+    d = daemons.start(workers=2)
+    old = set(d.live_workers())
+    d.write_config({"workers": "lots"})
+    start = len(d.notify.snapshot())
+    mark = len(d.log())
+    d.send_signal(signal.SIGHUP)
+    wait_reload(d, start)
+    assert d.proc.poll() is None, f"a bad file on SIGHUP ended the daemon with {d.proc.returncode}"
+    err = d.log()[mark:].decode(errors="replace")
+    assert "workers" in err and str(d.config_path) in err, f"the reload error does not name the key and file:\n{err}"
+    assert set(d.live_workers()) == old, "workers were replaced although the new configuration is bad"
+    raw, _ = request_json(d.endpoint, {"path": "hello.txt"})
+    check_content(raw, HELLO, worker_pids=old)
