@@ -73,14 +73,14 @@ public final class Supervisor {
     private var draining: [WorkerProcess] = []
     private var crashLoop: CrashLoopDetector
     private var restarts = 0
-    /// Requests served by workers that have since exited.
-    private var servedByExited: UInt64 = 0
     private var recentExits: [StatusReport.Exit] = []
     private var readySent = false
     private var reloading = false
     private var stopDeadline: MonotonicInstant?
     private var exitCode = ExitCode.stopped
     private var lastStatus = ""
+    private var nextStatusUpdate = MonotonicInstant.now()
+    private var lastWorkersSummary = ""
     private let watchdogInterval: Double?
     private var nextWatchdog = MonotonicInstant.now()
     private var proxyAlive = true
@@ -367,7 +367,6 @@ public final class Supervisor {
                 if case .fatal(let reason) = report { process.fatalReason = reason }
             }
         }
-        servedByExited += process.served
         let (exitKind, exitStatus): (String, String)
         switch termination {
         case .exited(let code): (exitKind, exitStatus) = ("exited", "\(code)")
@@ -486,13 +485,28 @@ public final class Supervisor {
 
     // MARK: systemd and `filer status`
 
-    private func statusLine() -> String {
-        let served = servedByExited + liveWorkers.reduce(0) { $0 + $1.served }
-        return "\(onlineWorkers)/\(slots.count) workers online, \(restarts) restarts, \(served) requests served"
+    /// Requests answered: the replies the proxy passed to clients. Exact, unlike the
+    /// workers' own counts, which a killed worker takes with it since its last report.
+    private func requestsServed() -> UInt64 {
+        broker.statistics().frontendMessagesOut
     }
 
+    private var workersSummary: String {
+        "\(onlineWorkers)/\(slots.count) workers online, \(restarts) restarts"
+    }
+
+    private func statusLine() -> String {
+        "\(workersSummary), \(requestsServed()) requests served"
+    }
+
+    /// Sends STATUS= when workers come or go, and at most once a second for the
+    /// request count (which asks the proxy thread).
     private func updateStatus() {
         guard stopDeadline == nil, !reloading else { return }
+        let now = MonotonicInstant.now()
+        guard workersSummary != lastWorkersSummary || now >= nextStatusUpdate else { return }
+        lastWorkersSummary = workersSummary
+        nextStatusUpdate = now.adding(seconds: 1)
         let line = statusLine()
         if line != lastStatus {
             lastStatus = line
@@ -533,7 +547,7 @@ public final class Supervisor {
             version: Filer.version, masterPID: getpid(), state: state, uptimeSeconds: now.seconds(since: startedAt),
             configFile: configFile, frontends: configuration.frontends, backend: broker.backend,
             root: configuration.root, workersExpected: slots.count, workersOnline: onlineWorkers, restarts: restarts,
-            requestsServed: servedByExited + liveWorkers.reduce(0) { $0 + $1.served },
+            requestsServed: statistics.frontendMessagesOut,
             frontend: .init(
                 messagesIn: statistics.frontendMessagesIn, bytesIn: statistics.frontendBytesIn,
                 messagesOut: statistics.frontendMessagesOut, bytesOut: statistics.frontendBytesOut),

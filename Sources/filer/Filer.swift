@@ -87,7 +87,8 @@ struct Serve: ParsableCommand {
         let configuration = try options.load()
         LoggingSetup.bootstrap(identifier: "filer", level: configuration.logLevel)
         let code = Daemon.serve(
-            configuration: configuration, configFile: options.config, reloadConfiguration: options.reload,
+            configuration: configuration, configFile: Files.canonicalPath(options.config) ?? options.config,
+            reloadConfiguration: options.reload,
             logger: Logger(label: "filer"))
         if code != 0 { throw ExitCode(code) }
     }
