@@ -46,9 +46,7 @@ public final class Broker {
         for endpoint in frontends { try frontend.bind(endpoint) }
         let backendSocket = try Socket(context, .dealer)
         try backendSocket.setLinger(milliseconds: 0)
-        if backend.hasPrefix("ipc://") {
-            Self.makeParentDirectory(of: String(backend.dropFirst("ipc://".count)))
-        }
+        Files.makeParentDirectory(ofIPCEndpoint: backend)
         try backendSocket.bind(backend)
         let proxyControl = try Socket(context, .pair)
         try proxyControl.bind(Self.controlEndpoint)
@@ -179,14 +177,6 @@ public final class Broker {
     }
     #endif
 
-    private static func makeParentDirectory(of path: String) {
-        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
-        var prefix = ""
-        for component in path[..<slash].split(separator: "/") {
-            prefix += "/" + component
-            _ = mkdir(prefix, 0o755)
-        }
-    }
 }
 
 extension Proxy.Statistics {

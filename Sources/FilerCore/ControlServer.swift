@@ -16,6 +16,7 @@ public final class ControlServer {
         context = try Context()
         socket = try Socket(context, .reply)
         try socket.setLinger(milliseconds: 0)
+        Files.makeParentDirectory(ofIPCEndpoint: endpoint)
         let previous = umask(0o077)
         defer { umask(previous) }
         try socket.bind(endpoint)

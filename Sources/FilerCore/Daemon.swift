@@ -41,6 +41,10 @@ public enum Daemon {
         let supervisor = Supervisor(
             configuration: configuration, configFile: configFile, reloadConfiguration: reloadConfiguration,
             broker: broker, control: control, logger: logger)
-        return supervisor.run(signals: signals)
+        let code = supervisor.run(signals: signals)
+        for endpoint in broker.frontends + [broker.backend] + [control?.endpoint].compactMap({ $0 }) {
+            Files.removeSocketFile(ofIPCEndpoint: endpoint)
+        }
+        return code
     }
 }

@@ -34,6 +34,29 @@ public enum Files {
         return String(cString: resolved)
     }
 
+    /// Creates the directories an `ipc://` endpoint's socket file needs (like `mkdir -p`);
+    /// does nothing for other transports. Failures show when the bind fails.
+    public static func makeParentDirectory(ofIPCEndpoint endpoint: String) {
+        guard endpoint.hasPrefix("ipc://") else { return }
+        let path = endpoint.dropFirst("ipc://".count)
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        var prefix = ""
+        for component in path[..<slash].split(separator: "/") {
+            prefix += "/" + component
+            _ = mkdir(prefix, 0o755)
+        }
+    }
+
+    /// Removes the socket file an `ipc://` endpoint was bound to: libzmq 4.3.4 removes
+    /// a stale one before binding but leaves its own behind. Only a socket is removed.
+    public static func removeSocketFile(ofIPCEndpoint endpoint: String) {
+        guard endpoint.hasPrefix("ipc://") else { return }
+        let path = String(endpoint.dropFirst("ipc://".count))
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return }
+        unlink(path)
+    }
+
     /// Whether `path` names a directory this process can search.
     public static func isSearchableDirectory(_ path: String) -> Bool {
         var info = stat()

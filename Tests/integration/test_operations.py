@@ -296,3 +296,13 @@ def test_a_crash_loop_ends_the_daemon_with_69(daemons):
     assert len(re.findall(r"exited with code 2", log)) >= 4, log[-3000:]
     for pid in d.known_workers:
         assert wait_until(lambda: pid_gone(pid), 2), f"worker {pid} outlived the daemon"
+
+
+def test_a_clean_stop_leaves_no_socket_files(daemons):
+    d = daemons.make(workers=1, config={"backend": "auto"})
+    d.start()
+    run = d.tmp / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["backend.%d.ipc" % d.pid, "control.ipc"]
+    d.send_signal(signal.SIGTERM)
+    assert d.wait_exit(10) == 0
+    assert list(run.iterdir()) == []
