@@ -19,7 +19,7 @@ public struct ConfinedFileReader: ~Copyable {
     /// Reads the file `path` names beneath the root into `buffer` (replacing its contents).
     /// `a.txt` and `/a.txt` both name `<root>/a.txt`.
     /// - Throws: `FileError` with the code the reply carries.
-    public func read(_ path: String, into buffer: ReadBuffer) throws(FileError) {
+    public func read(_ path: String, into buffer: ByteBuffer) throws(FileError) {
         guard !path.utf8.contains(0) else { throw .badRequest("the path contains a NUL byte") }
         var relative = Substring(path)
         while relative.hasPrefix("/") { relative = relative.dropFirst() }
@@ -51,7 +51,7 @@ public struct ConfinedFileReader: ~Copyable {
 
     /// Reads to end of file: the file may have grown or shrunk since fstat.
     private func readAll(
-        _ file: borrowing FileDescriptor, path: String, expected: Int, into buffer: ReadBuffer
+        _ file: borrowing FileDescriptor, path: String, expected: Int, into buffer: ByteBuffer
     ) throws(FileError) {
         buffer.count = 0
         // One byte beyond the expected size tells growth from end of file.

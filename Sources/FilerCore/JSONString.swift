@@ -1,78 +1,104 @@
-/// JSON string escaping, by runs: bytes that need no escape are copied in one
-/// append, so plain text costs a scan and a copy, not per-character work.
+/// JSON string escaping in two passes: the first counts what needs escaping, so the
+/// output is sized exactly once; the second copies runs of plain bytes with memcpy
+/// and writes escapes in place. No per-byte appends, no reallocation.
 enum JSONString {
-    /// Appends `text` (valid UTF-8) escaped for the inside of a JSON string, as
-    /// JSON.stringify does: `"`, `\` and the control characters below 0x20.
-    static func appendEscaping(_ text: UnsafeRawBufferPointer, to output: inout [UInt8]) {
-        let bytes = text.bindMemory(to: UInt8.self)
-        var runStart = 0
-        var index = 0
-        let count = bytes.count
-        while index < count {
-            let byte = bytes[index]
-            if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
-                index += 1
-                continue
-            }
-            if runStart < index { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index])) }
-            appendEscape(for: byte, to: &output)
-            index += 1
-            runStart = index
+    /// The size of `text` once escaped as JSON.stringify does: `"`, `\` and the
+    /// control characters below 0x20 are escaped; everything else, UTF-8 included, is kept.
+    static func escapedCount(_ text: UnsafeRawBufferPointer) -> Int {
+        var extra = 0
+        for byte in text where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+            extra += escapeLength(byte) - 1
         }
-        if runStart < count { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<count])) }
+        return text.count + extra
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func appendEscape(for byte: UInt8, to output: inout [UInt8]) {
-        output.append(0x5C)  // backslash
-        switch byte {
-        case 0x22: output.append(0x22)
-        case 0x5C: output.append(0x5C)
-        case 0x08: output.append(UInt8(ascii: "b"))
-        case 0x0C: output.append(UInt8(ascii: "f"))
-        case 0x0A: output.append(UInt8(ascii: "n"))
-        case 0x0D: output.append(UInt8(ascii: "r"))
-        case 0x09: output.append(UInt8(ascii: "t"))
-        default:
-            output.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
+    /// Writes `text` escaped at `output`, which has room for `escapedCount(text)` bytes.
+    /// - Returns: the number of bytes written.
+    static func writeEscaped(_ text: UnsafeRawBufferPointer, to output: UnsafeMutableRawPointer) -> Int {
+        guard let input = text.baseAddress else { return 0 }
+        var written = 0
+        var runStart = 0
+        for index in 0..<text.count {
+            let byte = text[index]
+            guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
+            let run = index - runStart
+            if run > 0 { (output + written).copyMemory(from: input + runStart, byteCount: run) }
+            written += run
+            written += writeEscape(for: byte, to: output + written)
+            runStart = index + 1
         }
+        let run = text.count - runStart
+        if run > 0 { (output + written).copyMemory(from: input + runStart, byteCount: run) }
+        return written + run
+    }
+
+    private static func escapeLength(_ byte: UInt8) -> Int {
+        switch byte {
+        case 0x22, 0x5C, 0x08, 0x0C, 0x0A, 0x0D, 0x09: 2
+        default: 6
+        }
+    }
+
+    private static let hexDigits: StaticString = "0123456789abcdef"
+
+    private static func writeEscape(for byte: UInt8, to output: UnsafeMutableRawPointer) -> Int {
+        let short: UInt8
+        switch byte {
+        case 0x22: short = 0x22
+        case 0x5C: short = 0x5C
+        case 0x08: short = UInt8(ascii: "b")
+        case 0x0C: short = UInt8(ascii: "f")
+        case 0x0A: short = UInt8(ascii: "n")
+        case 0x0D: short = UInt8(ascii: "r")
+        case 0x09: short = UInt8(ascii: "t")
+        default:
+            let digits = hexDigits.utf8Start
+            output.storeBytes(of: 0x5C, toByteOffset: 0, as: UInt8.self)
+            output.storeBytes(of: UInt8(ascii: "u"), toByteOffset: 1, as: UInt8.self)
+            output.storeBytes(of: 0x30, toByteOffset: 2, as: UInt8.self)
+            output.storeBytes(of: 0x30, toByteOffset: 3, as: UInt8.self)
+            output.storeBytes(of: digits[Int(byte >> 4)], toByteOffset: 4, as: UInt8.self)
+            output.storeBytes(of: digits[Int(byte & 0xF)], toByteOffset: 5, as: UInt8.self)
+            return 6
+        }
+        output.storeBytes(of: 0x5C, toByteOffset: 0, as: UInt8.self)
+        output.storeBytes(of: short, toByteOffset: 1, as: UInt8.self)
+        return 2
     }
 }
 
-/// Standard base64 (RFC 4648, with padding), written straight into the reply buffer.
+/// Standard base64 (RFC 4648, with padding), written in place.
 enum Base64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    static func encodedCount(_ count: Int) -> Int { (count + 2) / 3 * 4 }
 
-    static func append(_ data: UnsafeRawBufferPointer, to output: inout [UInt8]) {
-        let input = data.bindMemory(to: UInt8.self)
-        let whole = input.count / 3
-        let start = output.count
-        let encodedCount = (input.count + 2) / 3 * 4
-        output.append(contentsOf: repeatElement(0, count: encodedCount))
-        output.withUnsafeMutableBufferPointer { out in
-            alphabet.withUnsafeBufferPointer { table in
-                var o = start
-                var i = 0
-                for _ in 0..<whole {
-                    let chunk = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-                    out[o] = table[Int(chunk >> 18)]
-                    out[o + 1] = table[Int(chunk >> 12 & 0x3F)]
-                    out[o + 2] = table[Int(chunk >> 6 & 0x3F)]
-                    out[o + 3] = table[Int(chunk & 0x3F)]
-                    i += 3
-                    o += 4
-                }
-                let remaining = input.count - i
-                if remaining > 0 {
-                    let second = remaining == 2 ? UInt32(input[i + 1]) : 0
-                    let chunk = UInt32(input[i]) << 16 | second << 8
-                    out[o] = table[Int(chunk >> 18)]
-                    out[o + 1] = table[Int(chunk >> 12 & 0x3F)]
-                    out[o + 2] = remaining == 2 ? table[Int(chunk >> 6 & 0x3F)] : UInt8(ascii: "=")
-                    out[o + 3] = UInt8(ascii: "=")
-                }
-            }
+    private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+    /// Writes `data` as base64 at `output`, which has room for `encodedCount(data.count)` bytes.
+    static func write(_ data: UnsafeRawBufferPointer, to output: UnsafeMutableRawPointer) -> Int {
+        let table = alphabet.utf8Start
+        let out = output.assumingMemoryBound(to: UInt8.self)
+        let count = data.count
+        var i = 0
+        var o = 0
+        while i + 3 <= count {
+            let chunk = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2])
+            out[o] = table[Int(chunk >> 18)]
+            out[o + 1] = table[Int(chunk >> 12 & 0x3F)]
+            out[o + 2] = table[Int(chunk >> 6 & 0x3F)]
+            out[o + 3] = table[Int(chunk & 0x3F)]
+            i += 3
+            o += 4
         }
+        let remaining = count - i
+        if remaining > 0 {
+            let second = remaining == 2 ? UInt32(data[i + 1]) : 0
+            let chunk = UInt32(data[i]) << 16 | second << 8
+            out[o] = table[Int(chunk >> 18)]
+            out[o + 1] = table[Int(chunk >> 12 & 0x3F)]
+            out[o + 2] = remaining == 2 ? table[Int(chunk >> 6 & 0x3F)] : UInt8(ascii: "=")
+            out[o + 3] = UInt8(ascii: "=")
+            o += 4
+        }
+        return o
     }
 }

@@ -82,53 +82,59 @@ public enum RequestDecoder {
 }
 
 /// Writes replies into a reusable buffer, in the seed's exact shape:
-/// `{"content":"...","timestamp":1700000000000,"pid":1234}`.
+/// `{"content":"...","timestamp":1700000000000,"pid":1234}`. Each reply is sized
+/// exactly before it is written, so the buffer grows at most once per new maximum.
 public struct ReplyWriter {
-    public private(set) var bytes: [UInt8] = []
+    private let buffer = ByteBuffer()
 
     public init() {}
 
+    /// The last reply written.
+    public var bytes: UnsafeRawBufferPointer { buffer.bytes }
+
     /// A success reply. `content` goes out as JSON-escaped UTF-8 when it is valid
     /// UTF-8 and base64 was not asked for; otherwise base64 with `"encoding":"base64"`.
-    public mutating func writeContent(
+    public func writeContent(
         _ content: UnsafeRawBufferPointer, requested: FileRequest.Encoding?, timestamp: Int64, pid: Int32
     ) {
-        bytes.removeAll(keepingCapacity: true)
         let asText = requested != .base64 && Self.isValidUTF8(content)
-        bytes.reserveCapacity(asText ? content.count + content.count / 8 + 64 : content.count / 3 * 4 + 80)
-        append("{\"content\":\"")
-        if asText {
-            JSONString.appendEscaping(content, to: &bytes)
-            append("\"")
-        } else {
-            Base64.append(content, to: &bytes)
-            append("\",\"encoding\":\"base64\"")
-        }
-        appendTail(timestamp: timestamp, pid: pid)
+        let head: StaticString = #"{"content":""#
+        let middle: StaticString = asText ? #"""# : #"","encoding":"base64""#
+        let tail = Self.tail(timestamp: timestamp, pid: pid)
+        let body = asText ? JSONString.escapedCount(content) : Base64.encodedCount(content.count)
+        buffer.count = 0
+        buffer.reserve(head.utf8CodeUnitCount + body + middle.utf8CodeUnitCount + tail.utf8.count)
+        buffer.append(head)
+        let at = buffer.spare.baseAddress!
+        buffer.count += asText ? JSONString.writeEscaped(content, to: at) : Base64.write(content, to: at)
+        buffer.append(middle)
+        buffer.append(tail)
     }
 
     /// An error reply: `{"error":{"code":"ENOENT","message":"..."},"timestamp":...,"pid":...}`.
-    public mutating func writeError(_ error: FileError, timestamp: Int64, pid: Int32) {
-        bytes.removeAll(keepingCapacity: true)
-        append("{\"error\":{\"code\":\"")
-        appendEscaping(error.code)
-        append("\",\"message\":\"")
-        appendEscaping(error.message)
-        append("\"}")
-        appendTail(timestamp: timestamp, pid: pid)
+    public func writeError(_ error: FileError, timestamp: Int64, pid: Int32) {
+        var code = error.code
+        var message = error.message
+        let tail = Self.tail(timestamp: timestamp, pid: pid)
+        code.withUTF8 { codeBytes in
+            message.withUTF8 { messageBytes in
+                let codeText = UnsafeRawBufferPointer(codeBytes)
+                let messageText = UnsafeRawBufferPointer(messageBytes)
+                buffer.count = 0
+                buffer.reserve(
+                    64 + JSONString.escapedCount(codeText) + JSONString.escapedCount(messageText) + tail.utf8.count)
+                buffer.append(#"{"error":{"code":""#)
+                buffer.count += JSONString.writeEscaped(codeText, to: buffer.spare.baseAddress!)
+                buffer.append(#"","message":""#)
+                buffer.count += JSONString.writeEscaped(messageText, to: buffer.spare.baseAddress!)
+                buffer.append(#""}"#)
+                buffer.append(tail)
+            }
+        }
     }
 
-    private mutating func appendTail(timestamp: Int64, pid: Int32) {
-        append(",\"timestamp\":\(timestamp),\"pid\":\(pid)}")
-    }
-
-    private mutating func append(_ text: String) {
-        bytes.append(contentsOf: text.utf8)
-    }
-
-    private mutating func appendEscaping(_ text: String) {
-        var text = text
-        text.withUTF8 { JSONString.appendEscaping(UnsafeRawBufferPointer($0), to: &bytes) }
+    private static func tail(timestamp: Int64, pid: Int32) -> String {
+        ",\"timestamp\":\(timestamp),\"pid\":\(pid)}"
     }
 
     static func isValidUTF8(_ content: UnsafeRawBufferPointer) -> Bool {

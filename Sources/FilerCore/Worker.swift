@@ -92,8 +92,8 @@ public struct Worker: ~Copyable {
         var poller = Poller()
         poller.add(.socket(socket))
         poller.add(.descriptor(signals.descriptor.rawValue))
-        let buffer = ReadBuffer()
-        var reply = ReplyWriter()
+        let buffer = ByteBuffer()
+        let reply = ReplyWriter()
         let pid = getpid()
         var served: UInt64 = 0
         var reported: UInt64 = 0
@@ -120,9 +120,9 @@ public struct Worker: ~Copyable {
             }
             if ready[0], let request = try socket.receiveIfReady() {
                 request.withUnsafeBytes { frame in
-                    answer(frame, reader: reader, buffer: buffer, reply: &reply, pid: pid)
+                    answer(frame, reader: reader, buffer: buffer, reply: reply, pid: pid)
                 }
-                try reply.bytes.withUnsafeBytes { raw in try socket.send(raw) }
+                try socket.send(reply.bytes)
                 served += 1
             }
             let now = MonotonicInstant.now()
@@ -138,8 +138,8 @@ public struct Worker: ~Copyable {
 
     /// Writes the reply to one request frame; never fails: every problem is an error reply.
     private func answer(
-        _ frame: UnsafeRawBufferPointer, reader: borrowing ConfinedFileReader, buffer: ReadBuffer,
-        reply: inout ReplyWriter, pid: Int32
+        _ frame: UnsafeRawBufferPointer, reader: borrowing ConfinedFileReader, buffer: ByteBuffer,
+        reply: ReplyWriter, pid: Int32
     ) {
         do throws(FileError) {
             let request = try RequestDecoder.decode(frame)

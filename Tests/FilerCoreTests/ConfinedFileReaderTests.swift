@@ -19,7 +19,7 @@ import Testing
 
     func read(_ path: String, limit: Int = 1024) -> Result<String, FileError> {
         let reader = try! ConfinedFileReader(root: root.path, maxFileSize: limit)
-        let buffer = ReadBuffer(capacity: 1)
+        let buffer = ByteBuffer(capacity: 1)
         do {
             try reader.read(path, into: buffer)
             return .success(String(decoding: buffer.bytes, as: UTF8.self))
@@ -67,7 +67,7 @@ import Testing
 
     @Test func reusesItsBufferAcrossSizes() throws {
         let reader = try ConfinedFileReader(root: root.path, maxFileSize: 4096)
-        let buffer = ReadBuffer(capacity: 1)
+        let buffer = ByteBuffer(capacity: 1)
         try reader.read("big.bin", into: buffer)
         #expect(buffer.count == 1025)
         try reader.read("hello.txt", into: buffer)

@@ -32,7 +32,7 @@ import Testing
 
 @Suite struct ReplyWriterTests {
     func content(_ bytes: [UInt8], _ requested: FileRequest.Encoding? = nil) -> String {
-        var writer = ReplyWriter()
+        let writer = ReplyWriter()
         bytes.withUnsafeBytes { writer.writeContent($0, requested: requested, timestamp: 1_700_000_000_123, pid: 42) }
         return String(decoding: writer.bytes, as: UTF8.self)
     }
@@ -80,8 +80,28 @@ import Testing
         #expect(valid.withUnsafeBytes { ReplyWriter.isValidUTF8($0) })
     }
 
+    @Test func everyASCIIByteEscapesAsAJSONParserReadsIt() throws {
+        let text = String(decoding: (0..<128).map { UInt8($0) }, as: UTF8.self)
+        let parsed = try JSONSerialization.jsonObject(with: Data(content(Array(text.utf8)).utf8)) as! [String: Any]
+        #expect(parsed["content"] as? String == text)
+        Array(text.utf8).withUnsafeBytes { raw in
+            var output = [UInt8](repeating: 0, count: JSONString.escapedCount(raw))
+            let written = output.withUnsafeMutableBytes { JSONString.writeEscaped(raw, to: $0.baseAddress!) }
+            #expect(written == output.count)
+        }
+    }
+
+    @Test func oneWriterServesLargeThenSmallReplies() {
+        let writer = ReplyWriter()
+        let large = [UInt8](repeating: UInt8(ascii: "\""), count: 100_000)
+        large.withUnsafeBytes { writer.writeContent($0, requested: nil, timestamp: 1, pid: 2) }
+        #expect(writer.bytes.count == 100_000 * 2 + #"{"content":"","timestamp":1,"pid":2}"#.utf8.count)
+        Array("x".utf8).withUnsafeBytes { writer.writeContent($0, requested: nil, timestamp: 1, pid: 2) }
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"content":"x","timestamp":1,"pid":2}"#)
+    }
+
     @Test func errorReply() throws {
-        var writer = ReplyWriter()
+        let writer = ReplyWriter()
         writer.writeError(FileError("ENOENT", "no such file: \"x\""), timestamp: 5, pid: 7)
         let reply = String(decoding: writer.bytes, as: UTF8.self)
         #expect(reply == #"{"error":{"code":"ENOENT","message":"no such file: \"x\""},"timestamp":5,"pid":7}"#)

@@ -1,8 +1,8 @@
 import Glibc
 
-/// A growable byte buffer that a worker reuses for every file it reads:
-/// no zero-filling and no allocation per request once it is large enough.
-public final class ReadBuffer {
+/// A growable byte buffer that a worker reuses for every file it reads and every
+/// reply it writes: no zero-filling and no allocation per request once it is large enough.
+public final class ByteBuffer {
     private var storage: UnsafeMutableRawPointer
     public private(set) var capacity: Int
     /// How many bytes at the start hold data.
@@ -30,5 +30,22 @@ public final class ReadBuffer {
 
     public var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: storage, count: count)
+    }
+
+    /// Appends text; the caller has reserved room for it.
+    func append(_ text: StaticString) {
+        precondition(count + text.utf8CodeUnitCount <= capacity)
+        (storage + count).copyMemory(from: text.utf8Start, byteCount: text.utf8CodeUnitCount)
+        count += text.utf8CodeUnitCount
+    }
+
+    /// Appends text; the caller has reserved room for it.
+    func append(_ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            precondition(count + utf8.count <= capacity)
+            if let base = utf8.baseAddress { (storage + count).copyMemory(from: base, byteCount: utf8.count) }
+            count += utf8.count
+        }
     }
 }
