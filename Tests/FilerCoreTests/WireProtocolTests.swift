@@ -91,6 +91,30 @@ import Testing
         }
     }
 
+    @Test func randomTextRoundTripsThroughAJSONParser() throws {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["a", "bc", "\"", "\\", "\n", "\t", "\u{01}", "\u{1f}", "é", "😀", "plain text run ", "/"]
+        for _ in 0..<300 {
+            let length = Int.random(in: 0..<60, using: &generator)
+            let text = (0..<length).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            let parsed = try JSONSerialization.jsonObject(with: Data(content(Array(text.utf8)).utf8)) as! [String: Any]
+            #expect(parsed["content"] as? String == text)
+        }
+    }
+
+    @Test func theEightByteTestAgreesWithTheByteTest() {
+        // Every byte value in every position of a word of otherwise plain bytes.
+        for value in 0...255 {
+            for position in 0..<8 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                bytes[position] = UInt8(value)
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                let expected = value < 0x20 || value == 0x22 || value == 0x5C
+                #expect(JSONString.needsEscape(word) == expected, "byte \(value) at \(position)")
+            }
+        }
+    }
+
     @Test func oneWriterServesLargeThenSmallReplies() {
         let writer = ReplyWriter()
         let large = [UInt8](repeating: UInt8(ascii: "\""), count: 100_000)
