@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 /// One request: `{"path": "...", "encoding": "utf8" | "base64"}`.
 public struct FileRequest: Equatable, Sendable {
     public enum Encoding: String, Sendable {
@@ -30,54 +28,10 @@ public struct FileError: Error, Equatable, Sendable {
 }
 
 public enum RequestDecoder {
-    private struct Wire: Decodable {
-        var path: String
-        var encoding: String?
-
-        enum CodingKeys: String, CodingKey { case path, encoding }
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            path = try container.decode(String.self, forKey: .path)
-            // Absent means "choose for me"; an explicit null is not a valid encoding.
-            if container.contains(.encoding) {
-                encoding = try container.decode(String.self, forKey: .encoding)
-            }
-        }
-    }
-
     /// Decodes one request frame.
     /// - Throws: `FileError` with code EBADREQ saying what is wrong with it.
     public static func decode(_ frame: UnsafeRawBufferPointer) throws(FileError) -> FileRequest {
-        guard let first = frame.first(where: { !Self.isJSONWhitespace($0) }), first == UInt8(ascii: "{") else {
-            throw .badRequest("the request must be a JSON object with a string \"path\"")
-        }
-        let wire: Wire
-        do {
-            wire = try JSONDecoder().decode(Wire.self, from: Data(frame))
-        } catch DecodingError.keyNotFound {
-            throw .badRequest("the request has no \"path\"")
-        } catch DecodingError.typeMismatch(_, let context) {
-            let field = context.codingPath.first?.stringValue ?? "request"
-            throw .badRequest("\"\(field)\" must be a string")
-        } catch DecodingError.valueNotFound(_, let context) {
-            let field = context.codingPath.first?.stringValue ?? "request"
-            throw .badRequest("\"\(field)\" must be a string")
-        } catch {
-            throw .badRequest("the request is not valid JSON")
-        }
-        var request = FileRequest(path: wire.path)
-        switch wire.encoding {
-        case nil: break
-        case "utf8", "utf-8": request.encoding = .utf8
-        case "base64": request.encoding = .base64
-        case let other?: throw .badRequest("unknown encoding \"\(other)\": use \"utf8\" or \"base64\"")
-        }
-        return request
-    }
-
-    private static func isJSONWhitespace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+        try RequestParser.parse(frame)
     }
 }
 
