@@ -175,13 +175,7 @@ public struct ConfigurationLoader {
             }
             configuration.frontends = endpoints
         case "backend":
-            let text = try scalar()
-            if text == "auto" {
-                configuration.backend = nil
-            } else {
-                guard Self.isEndpoint(text) else { throw fail("'\(text)' is not 'auto' or a tcp:// or ipc:// endpoint") }
-                configuration.backend = text
-            }
+            configuration.backend = try Self.endpointOrAuto(try scalar(), fail: fail)
         case "workers":
             let text = try scalar()
             if text == "auto" {
@@ -219,13 +213,7 @@ public struct ConfigurationLoader {
         case "health.max_requests_jitter":
             configuration.health.maxRequestsJitter = try Self.count(try scalar(), fail: fail)
         case "control":
-            let text = try scalar()
-            if text == "auto" {
-                configuration.control = nil
-            } else {
-                guard Self.isEndpoint(text) else { throw fail("'\(text)' is not 'auto' or a tcp:// or ipc:// endpoint") }
-                configuration.control = text
-            }
+            configuration.control = try Self.endpointOrAuto(try scalar(), fail: fail)
         case "stop_timeout":
             configuration.stopTimeout = try Self.duration(try scalar(), fail: fail)
         case "log_level":
@@ -254,6 +242,13 @@ public struct ConfigurationLoader {
     static func count(_ text: String, fail: (String) -> ConfigurationError) throws(ConfigurationError) -> Int {
         guard let value = Int(text), value >= 0 else { throw fail("expected a whole number, 0 or more, got '\(text)'") }
         return value
+    }
+
+    /// An endpoint, or nil for `auto`.
+    static func endpointOrAuto(_ text: String, fail: (String) -> ConfigurationError) throws(ConfigurationError) -> String? {
+        if text == "auto" { return nil }
+        guard isEndpoint(text) else { throw fail("'\(text)' is not 'auto' or a tcp:// or ipc:// endpoint") }
+        return text
     }
 
     static func isEndpoint(_ text: String) -> Bool {

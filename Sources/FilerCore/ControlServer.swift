@@ -42,23 +42,15 @@ public final class ControlServer {
     }
 }
 
-/// The `filer status` side: one request to the control endpoint.
+/// The `filer status` side: one request to the control endpoint, no retries.
 public enum ControlClient {
+    /// - Returns: the report, or nil when no answer came within `timeout` seconds.
     public static func status(endpoint: String, timeout: Double) throws -> StatusReport? {
-        guard let reply = try request("status", endpoint: endpoint, timeout: timeout) else { return nil }
-        return try StatusReport.decode(reply)
-    }
-
-    /// Sends `command`; returns the reply, or nil when none came within `timeout` seconds.
-    public static func request(_ command: String, endpoint: String, timeout: Double) throws -> [UInt8]? {
-        let context = try Context()
-        let socket = try Socket(context, .request)
-        try socket.setLinger(milliseconds: 0)
-        try socket.connect(endpoint)
-        try socket.send(command)
-        var poller = Poller()
-        poller.add(.socket(socket))
-        guard try poller.waitReadable(timeoutMilliseconds: Int(timeout * 1000))[0] else { return nil }
-        return try socket.receive().bytes
+        let client = LazyPirateClient(endpoint: endpoint, timeout: timeout, retries: 0)
+        do {
+            return try StatusReport.decode(try client.send(Array("status".utf8)))
+        } catch LazyPirateClient.Failure.noReply {
+            return nil
+        }
     }
 }

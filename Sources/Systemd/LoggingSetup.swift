@@ -4,14 +4,9 @@ public enum LoggingSetup {
     /// Sends log lines to the journal when systemd connected stderr to it, else as
     /// plain lines on stderr. Call once, before the first logger is made.
     public static func bootstrap(identifier: String, level: Logger.Level) {
-        let toJournal = JournalLogHandler.stderrIsJournal
+        let destination: FilerLogHandler.Destination = JournalEntry.stderrIsJournal ? .journal : .stderr
         LoggingSystem.bootstrap { _ in
-            if toJournal {
-                var handler = JournalLogHandler(identifier: identifier)
-                handler.logLevel = level
-                return handler
-            }
-            var handler = StderrLogHandler(identifier: identifier)
+            var handler = FilerLogHandler(identifier: identifier, destination: destination)
             handler.logLevel = level
             return handler
         }

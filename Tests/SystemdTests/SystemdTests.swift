@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct JournalFieldTests {
     @Test func entriesCarryMessagePriorityIdentifierAndUpperCaseFields() {
-        let fields = JournalLogHandler.fields(
+        let fields = JournalEntry.fields(
             identifier: "filer", level: .warning, message: "Worker 12 exited with code 3",
             metadata: ["worker_pid": "12", "exit_status": "3", "exit_code": "exited"])
         #expect(fields == [
@@ -17,16 +17,16 @@ import Testing
 
     @Test func levelsMapToSyslogPriorities() {
         let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
-        #expect(levels.map(JournalLogHandler.priority(of:)) == [7, 7, 6, 5, 4, 3, 2])
+        #expect(levels.map(JournalEntry.priority(of:)) == [7, 7, 6, 5, 4, 3, 2])
     }
 
     @Test func fieldNamesAreValidJournalFieldNames() {
-        #expect(JournalLogHandler.fieldName("worker.pid") == "WORKER_PID")
-        #expect(JournalLogHandler.fieldName("_private") == "PRIVATE")
+        #expect(JournalEntry.fieldName("worker.pid") == "WORKER_PID")
+        #expect(JournalEntry.fieldName("_private") == "PRIVATE")
     }
 
     @Test func plainLinesAreReadable() {
-        let line = StderrLogHandler.line(
+        let line = StderrLine.format(
             time: "T", level: .info, identifier: "filer", pid: 9, message: "Worker 12 is online.",
             metadata: ["worker_pid": "12"])
         #expect(line == "T info filer[9]: Worker 12 is online. worker_pid=12\n")

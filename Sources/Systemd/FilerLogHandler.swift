@@ -3,16 +3,25 @@ import CSystemd
 import Glibc
 import Posix
 
-/// Writes native structured journal entries with sd_journal_sendv: MESSAGE,
-/// PRIORITY, SYSLOG_IDENTIFIER, and each metadata key upper-cased as a field
-/// (`worker_pid` becomes `WORKER_PID`), so `journalctl WORKER_PID=123` works.
-public struct JournalLogHandler: LogHandler {
+/// The one log handler: native journal entries when systemd connected stderr to the
+/// journal, plain readable lines on stderr otherwise.
+public struct FilerLogHandler: LogHandler {
+    public enum Destination: Sendable {
+        /// sd_journal_sendv: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, and each metadata key
+        /// upper-cased as a field (`worker_pid` becomes `WORKER_PID`).
+        case journal
+        /// `2026-11-29T03:00:00.123Z info filer[1234]: Worker 1235 is online. worker_pid=1235`
+        case stderr
+    }
+
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     private let identifier: String
+    private let destination: Destination
 
-    public init(identifier: String) {
+    public init(identifier: String, destination: Destination) {
         self.identifier = identifier
+        self.destination = destination
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -22,14 +31,27 @@ public struct JournalLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        var fields = Self.fields(
-            identifier: identifier, level: event.level, message: "\(event.message)", metadata: merged)
-        fields.append("CODE_FILE=\(event.file)")
-        fields.append("CODE_LINE=\(event.line)")
-        fields.append("CODE_FUNC=\(event.function)")
-        Self.send(fields)
+        switch destination {
+        case .journal:
+            var fields = JournalEntry.fields(
+                identifier: identifier, level: event.level, message: "\(event.message)", metadata: merged)
+            fields.append("CODE_FILE=\(event.file)")
+            fields.append("CODE_LINE=\(event.line)")
+            fields.append("CODE_FUNC=\(event.function)")
+            JournalEntry.send(fields)
+        case .stderr:
+            let line = StderrLine.format(
+                time: StderrLine.timestamp(), level: event.level, identifier: identifier, pid: getpid(),
+                message: "\(event.message)", metadata: merged)
+            // One write(2) per line, so lines of several processes sharing stderr do not interleave.
+            let bytes = Array(line.utf8)
+            _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        }
     }
+}
 
+/// A native journal entry.
+public enum JournalEntry {
     /// The journal fields of one entry, in the order they are sent.
     public static func fields(
         identifier: String, level: Logger.Level, message: String, metadata: Logger.Metadata
@@ -64,7 +86,7 @@ public struct JournalLogHandler: LogHandler {
         return name.isEmpty ? "FIELD" : name
     }
 
-    private static func send(_ fields: [String]) {
+    static func send(_ fields: [String]) {
         let buffers = fields.map { Array($0.utf8) }
         var vectors: [iovec] = []
         vectors.reserveCapacity(buffers.count)
@@ -90,5 +112,40 @@ public struct JournalLogHandler: LogHandler {
         var info = stat()
         guard fstat(STDERR_FILENO, &info) == 0 else { return false }
         return stream == "\(info.st_dev):\(info.st_ino)"
+    }
+}
+
+/// A plain log line.
+public enum StderrLine {
+    public static func format(
+        time: String, level: Logger.Level, identifier: String, pid: Int32, message: String,
+        metadata: Logger.Metadata
+    ) -> String {
+        var line = "\(time) \(level) \(identifier)[\(pid)]: \(message)"
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            line += " \(key)=\(value)"
+        }
+        return line + "\n"
+    }
+
+    static func timestamp() -> String {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        var parts = tm()
+        var seconds = spec.tv_sec
+        gmtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
+        let milliseconds = Int(spec.tv_nsec / 1_000_000)
+        let base = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let fraction = String(milliseconds + 1000).dropFirst()
+        return "\(base).\(fraction)Z"
+    }
+}
+
+extension Logger.Level {
+    /// Parses the names swift-log uses ("info", "warning", ...).
+    public init?(name: String) {
+        self.init(rawValue: name.lowercased())
     }
 }
