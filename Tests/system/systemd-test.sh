@@ -1,0 +1,536 @@
+#!/usr/bin/env bash
+# System test of the Debian package against a real systemd.
+#
+#   Tests/system/systemd-test.sh build/deb/filer_<version>_<arch>.deb
+#
+# Run as root. Boots systemd in a container (systemd-nspawn, from Debian's
+# systemd-container) over a copy-on-write overlay of the host's own root,
+# installs the package inside it and checks what an operator would do with it:
+# systemctl, journalctl, kill, reload, stop, a broken config, purge. The
+# container shares the host's network, so requests go from the host to
+# tcp://127.0.0.1:60401 (python3-zmq as the client).
+#
+# Prints one "ok - ..." / "not ok - ..." line per check, diagnostics as
+# "# ..." lines, and ends with "N passed, M failed"; exits non-zero if any
+# check failed. The container, the overlay and the temporary directory are
+# always torn down, also on failure or interrupt; only the processes this
+# script started are ended, by their process id.
+#
+# Environment: FILER_TEST_KEEP=1 keeps the temporary directory (console log,
+# overlay upper layer) for a look after a failure.
+
+# Functions run from traps and from check(); the single-quoted snippets are
+# expanded later on purpose (eval, nsenter, awk):
+# shellcheck disable=SC2317,SC2016
+
+set -u -o pipefail
+
+readonly FRONTEND_PORT=60401
+readonly ENDPOINT="tcp://127.0.0.1:${FRONTEND_PORT}"
+readonly PYTHON=/usr/bin/python3 # Debian's, which has python3-zmq
+readonly BOOT_TIMEOUT=120        # seconds for the container to finish booting
+
+passed=0
+failed=0
+T=""
+NSPAWN_PID=""
+CT_PID=""
+MACHINE="filer-test-$$-${RANDOM}"
+
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
+diag() { sed 's/^/# /'; }
+# check DESCRIPTION COMMAND...: one check, passed when COMMAND succeeds.
+check() {
+    local description=$1
+    shift
+    if "$@"; then ok "$description"; else not_ok "$description"; fi
+}
+
+finish() {
+    echo "${passed} passed, ${failed} failed"
+    [ "$failed" -eq 0 ]
+}
+
+# Fails the whole run (counted as one failed check) when a step every later
+# check depends on did not work.
+bail_out() {
+    not_ok "$*"
+    exit 1 # the EXIT trap tears down and prints the totals
+}
+
+# --- the container ---------------------------------------------------------
+
+# in_ct CMD...: runs CMD inside the container (all its namespaces), bounded.
+in_ct() {
+    timeout 120 nsenter -t "$CT_PID" -a env -i \
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        LANG=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0 DEBIAN_FRONTEND=noninteractive \
+        "$@"
+}
+
+container_alive() { [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; }
+
+teardown() {
+    local status=$?
+    trap - EXIT INT TERM
+    if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+        # A clean poweroff first; then SIGKILL to the container's init, which
+        # ends every process in its PID namespace; then to nspawn itself.
+        if [ -n "$CT_PID" ] && kill -0 "$CT_PID" 2>/dev/null; then
+            timeout 10 nsenter -t "$CT_PID" -a systemctl poweroff --no-block >/dev/null 2>&1 || true
+        fi
+        local _
+        for _ in $(seq 1 20); do
+            kill -0 "$NSPAWN_PID" 2>/dev/null || break
+            sleep 0.5
+        done
+        if kill -0 "$NSPAWN_PID" 2>/dev/null; then
+            echo "# the container did not power off within 10 s: SIGKILL" >&2
+            [ -n "$CT_PID" ] && kill -KILL "$CT_PID" 2>/dev/null
+            for _ in $(seq 1 10); do
+                kill -0 "$NSPAWN_PID" 2>/dev/null || break
+                sleep 0.5
+            done
+            kill -KILL "$NSPAWN_PID" 2>/dev/null
+        fi
+    fi
+    [ -n "$NSPAWN_PID" ] && wait "$NSPAWN_PID" 2>/dev/null
+    if [ -n "$T" ]; then
+        if mountpoint -q "$T/root"; then
+            umount "$T/root" 2>/dev/null || {
+                sleep 1
+                umount "$T/root" 2>/dev/null
+            } || umount -l "$T/root"
+        fi
+        if mountpoint -q "$T/root"; then
+            echo "# $T/root is still mounted; leaving $T in place" >&2
+        elif [ "${FILER_TEST_KEEP:-}" = 1 ]; then
+            echo "# kept $T (console log: $T/console.log)" >&2
+        else
+            rm -rf --one-file-system "$T"
+        fi
+    fi
+    finish
+    local result=$?
+    [ "$status" -ne 0 ] && [ "$result" -eq 0 ] && result=$status
+    exit "$result"
+}
+
+# --- the client ------------------------------------------------------------
+
+# request PATH: one request from the host; prints the reply (JSON) or fails.
+request() {
+    "$PYTHON" - "$ENDPOINT" "$1" <<'EOF'
+import json, sys, zmq
+endpoint, path = sys.argv[1], sys.argv[2]
+context = zmq.Context()
+sock = context.socket(zmq.REQ)
+sock.setsockopt(zmq.LINGER, 0)
+sock.connect(endpoint)
+sock.send_json({"path": path})
+if not sock.poll(5000):
+    sys.exit("no reply within 5 s from " + endpoint)
+print(json.dumps(sock.recv_json()))
+sock.close()
+context.term()
+EOF
+}
+
+# request_ok PATH EXPECTED_FILE: the reply's content is that file's.
+request_ok() {
+    local reply
+    reply=$(request "$1") || return 1
+    "$PYTHON" - "$reply" "$2" <<'EOF' 2>&1 | diag
+import json, sys
+reply = json.loads(sys.argv[1])
+expected = open(sys.argv[2], encoding="utf-8").read()
+if reply.get("content") != expected or not isinstance(reply.get("pid"), int) \
+        or not isinstance(reply.get("timestamp"), int):
+    sys.exit("unexpected reply: " + sys.argv[1])
+EOF
+}
+
+# --- the journal -----------------------------------------------------------
+
+# journal_json: the unit's journal entries as JSON lines.
+journal_json() { in_ct journalctl -u filer.service -o json --no-pager 2>/dev/null; }
+
+# journal_query SCRIPT [ARGS]: runs a python snippet over the entries
+# (`entries`, a list of dicts); its exit status is the result.
+journal_query() {
+    local script=$1
+    shift
+    journal_json | "$PYTHON" -c '
+import json, sys
+entries = []
+for line in sys.stdin:
+    try:
+        entries.append(json.loads(line))
+    except ValueError:
+        pass
+def text(entry):
+    message = entry.get("MESSAGE", "")
+    return bytes(message).decode("utf-8", "replace") if isinstance(message, list) else message
+'"$script" "$@"
+}
+
+# online_pids: the WORKER_PID of each "Worker PID is online." entry, one a line.
+online_pids() {
+    journal_query '
+import re
+for entry in entries:
+    match = re.fullmatch(r"Worker (\d+) is online\.", text(entry))
+    if match:
+        print(entry.get("WORKER_PID", "missing"))
+'
+}
+
+# online_entries_native: every "Worker PID is online." line is a native entry
+# (_TRANSPORT=journal) with WORKER_PID equal to the PID in the message,
+# SYSLOG_IDENTIFIER=filer and a PRIORITY; prints how many there are.
+online_entries_native() {
+    journal_query '
+import re
+count, bad = 0, []
+for entry in entries:
+    match = re.fullmatch(r"Worker (\d+) is online\.", text(entry))
+    if not match:
+        continue
+    count += 1
+    if (entry.get("_TRANSPORT") != "journal" or entry.get("WORKER_PID") != match.group(1)
+            or entry.get("SYSLOG_IDENTIFIER") != "filer" or "PRIORITY" not in entry):
+        bad.append({k: entry.get(k) for k in ("MESSAGE", "_TRANSPORT", "WORKER_PID", "SYSLOG_IDENTIFIER", "PRIORITY")})
+for entry in bad:
+    print("# not native: " + json.dumps(entry), file=sys.stderr)
+print(count)
+sys.exit(1 if bad or count == 0 else 0)
+'
+}
+
+# journal_mentions WORD...: some entry's MESSAGE contains every WORD.
+journal_mentions() {
+    journal_query '
+sys.exit(0 if any(all(w in text(e) for w in sys.argv[1:]) for e in entries) else 1)
+' "$@"
+}
+
+# journal_has_message REGEX: some entry's MESSAGE matches it (whole message).
+journal_has_message() {
+    journal_query '
+import re
+sys.exit(0 if any(re.fullmatch(sys.argv[1], text(e)) for e in entries) else 1)
+' "$1"
+}
+
+# wait_for SECONDS COMMAND...: retries COMMAND every half second.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.5
+    done
+}
+
+show() { in_ct systemctl show -p "$1" --value filer.service; }
+is_active() { [ "$(in_ct systemctl is-active filer.service)" = "$1" ]; }
+
+filer_pids_in_container() {
+    in_ct sh -c 'for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/exe" 2>/dev/null)" = /usr/bin/filer ] && echo "${p#/proc/}"
+    done; true'
+}
+
+dump_unit_state() {
+    {
+        in_ct systemctl status filer.service --no-pager -l -n 30
+        in_ct journalctl -u filer.service --no-pager -n 40 -o short-monotonic
+    } 2>&1 | diag
+}
+
+# --- preflight -------------------------------------------------------------
+
+DEB=${1:-}
+if [ -z "$DEB" ] || [ ! -f "$DEB" ]; then
+    echo "usage: $0 path/to/filer_<version>_<arch>.deb" >&2
+    exit 64
+fi
+DEB=$(realpath "$DEB")
+
+trap teardown EXIT
+trap 'not_ok "interrupted (SIGINT)"; exit 130' INT
+trap 'not_ok "interrupted (SIGTERM)"; exit 143' TERM
+
+[ "$(id -u)" -eq 0 ] || bail_out "preflight: must run as root"
+for tool in systemd-nspawn nsenter mountpoint timeout "$PYTHON"; do
+    command -v "$tool" >/dev/null || bail_out "preflight: $tool is missing (apt-get install systemd-container util-linux python3-zmq)"
+done
+"$PYTHON" -c 'import zmq' 2>/dev/null || bail_out "preflight: python3-zmq is missing (apt-get install python3-zmq)"
+if "$PYTHON" - "$FRONTEND_PORT" <<'EOF'; then :; else bail_out "preflight: TCP port ${FRONTEND_PORT} on 127.0.0.1 is in use on the host; stop whatever listens there"; fi
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+    s.listen(1)
+except OSError as error:
+    sys.exit(str(error))
+EOF
+if dpkg-query -W -f='${Status}' filer 2>/dev/null | grep -q ' installed$'; then
+    bail_out "preflight: filer is installed on the host; the container (an overlay of the host) would inherit it"
+fi
+
+# --- boot --------------------------------------------------------------------
+
+T=$(mktemp -d /var/tmp/filer-systemd-test.XXXXXX)
+mkdir -p "$T/upper" "$T/work" "$T/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$T/upper,workdir=$T/work" "$T/root" ||
+    bail_out "boot: mount the overlay of / at $T/root"
+
+# The package goes into the overlay's upper layer, so any host path works
+# (nspawn mounts a fresh /tmp in the container).
+mkdir -p "$T/root/var/lib/filer-system-test"
+cp "$DEB" "$T/root/var/lib/filer-system-test/" || bail_out "boot: copy $DEB into the container"
+CT_DEB=/var/lib/filer-system-test/$(basename "$DEB")
+
+# Images made for Docker carry a policy-rc.d that forbids maintainer scripts
+# to start services (exit 101); a Debian server has none, and the package must
+# start filer by itself. Removed in the container's layer only.
+if [ -e "$T/root/usr/sbin/policy-rc.d" ]; then
+    echo "# removing /usr/sbin/policy-rc.d in the container (the host's forbids starting services)"
+    rm -f "$T/root/usr/sbin/policy-rc.d"
+fi
+
+systemd-nspawn -D "$T/root" -M "$MACHINE" --register=no --keep-unit --boot \
+    --console=read-only --link-journal=no >"$T/console.log" 2>&1 </dev/null &
+NSPAWN_PID=$!
+
+# The container's init is nspawn's child.
+wait_for 30 eval '[ -n "$(cat /proc/$NSPAWN_PID/task/*/children 2>/dev/null)" ]' ||
+    bail_out "boot: systemd-nspawn started the container's init"
+CT_PID=$(cat /proc/"$NSPAWN_PID"/task/*/children | tr ' ' '\n' | grep -m1 .)
+[ "$(readlink /proc/"$CT_PID"/ns/pid)" != "$(readlink /proc/self/ns/pid)" ] ||
+    bail_out "boot: the container's init ($CT_PID) is in a PID namespace of its own"
+
+state=""
+deadline=$((SECONDS + BOOT_TIMEOUT))
+while [ "$SECONDS" -lt "$deadline" ] && container_alive; do
+    state=$(in_ct systemctl is-system-running 2>/dev/null)
+    case "$state" in running | degraded) break ;; esac
+    sleep 1
+done
+case "$state" in
+running | degraded)
+    ok "boot: systemd in container $MACHINE is up (is-system-running: $state)"
+    [ "$state" = degraded ] && in_ct systemctl --failed --no-pager --plain 2>&1 | diag
+    ;;
+*)
+    tail -n 30 "$T/console.log" | diag
+    bail_out "boot: systemd in container $MACHINE is up within ${BOOT_TIMEOUT}s (is-system-running: ${state:-no answer})"
+    ;;
+esac
+
+# --- install -----------------------------------------------------------------
+
+if in_ct dpkg -i "$CT_DEB" >"$T/dpkg-install.log" 2>&1; then
+    ok "install: dpkg -i $(basename "$DEB")"
+else
+    diag <"$T/dpkg-install.log"
+    bail_out "install: dpkg -i $(basename "$DEB")"
+fi
+
+if wait_for 10 is_active active; then
+    ok "install: the package started filer.service (is-active: active)"
+else
+    not_ok "install: the package started filer.service (is-active: $(in_ct systemctl is-active filer.service))"
+    dump_unit_state
+fi
+check "install: filer.service is enabled" test "$(in_ct systemctl is-enabled filer.service)" = enabled
+check "install: /etc/filer/filer.yaml is a conffile" \
+    eval 'in_ct dpkg-query -W -f="\${Conffiles}" filer | grep -q "^ /etc/filer/filer.yaml "'
+if in_ct test -f /srv/filer/hello.txt; then
+    ok "install: /srv/filer/hello.txt exists"
+    in_ct cat /srv/filer/hello.txt >"$T/hello.txt"
+else
+    not_ok "install: /srv/filer/hello.txt exists"
+    echo "(no /srv/filer/hello.txt)" >"$T/hello.txt"
+fi
+
+security=$(in_ct systemd-analyze security --no-pager filer.service 2>/dev/null |
+    sed -n 's/.*Overall exposure level for filer.service: \([0-9.]*\).*/\1/p')
+check "install: systemd-analyze security filer.service scores 2.0 or lower (${security:-no score})" \
+    "$PYTHON" -c 'import sys; sys.exit(0 if sys.argv[1] and float(sys.argv[1]) <= 2.0 else 1)' "${security:-}"
+watchdog_first=$(show WatchdogTimestampMonotonic)
+
+# --- serve -------------------------------------------------------------------
+
+check "serve: a request from the host over $ENDPOINT gets /srv/filer/hello.txt" \
+    request_ok hello.txt "$T/hello.txt"
+
+workers_expected=$(show StatusText | sed -n 's|^[0-9]*/\([0-9]*\) workers online.*|\1|p')
+if count=$(online_entries_native); then
+    if [ -n "$workers_expected" ] && [ "$count" -ge "$workers_expected" ]; then
+        ok "journal: each 'Worker PID is online.' line is a native entry with WORKER_PID ($count lines, $workers_expected workers)"
+    else
+        not_ok "journal: each 'Worker PID is online.' line is a native entry with WORKER_PID ($count lines, ${workers_expected:-?} workers expected)"
+    fi
+else
+    not_ok "journal: each 'Worker PID is online.' line is a native entry with WORKER_PID"
+    journal_json | tail -n 20 | cut -c 1-400 | diag
+fi
+
+status_text=$(show StatusText)
+if in_ct systemctl status filer.service --no-pager 2>/dev/null |
+    grep -qE "Status: \"[0-9]+/[0-9]+ workers online"; then
+    ok "status: systemctl status shows the STATUS= line ($status_text)"
+else
+    not_ok "status: systemctl status shows the STATUS= line"
+    dump_unit_state
+fi
+if [[ "$status_text" =~ ^([0-9]+)/([0-9]+)\ workers\ online ]] &&
+    [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] && [ "${BASH_REMATCH[2]}" -gt 0 ]; then
+    ok "status: every worker is online ($status_text)"
+else
+    not_ok "status: every worker is online (${status_text:-no STATUS=})"
+fi
+
+not_root=$(in_ct ps -o user= --ppid "$(show MainPID)" -p "$(show MainPID)" | sort -u | tr '\n' ' ')
+check "identity: the master and its workers run as user filer (${not_root})" test "$not_root" = "filer "
+
+# --- watchdog ----------------------------------------------------------------
+
+# WatchdogSec=30s: a healthy daemon sends WATCHDOG=1 every 15 s, which moves
+# the unit's WatchdogTimestamp on from the moment it became ready.
+watchdog_pinged() { [ "$(show WatchdogTimestampMonotonic)" != "$watchdog_first" ]; }
+check "watchdog: the daemon pings the watchdog (WatchdogUSec=$(show WatchdogUSec))" wait_for 20 watchdog_pinged
+
+# --- a worker killed ---------------------------------------------------------
+
+main_pid=$(show MainPID)
+victim=""
+for pid in $(online_pids | tac); do
+    # A worker still running and a child of the master (container PIDs).
+    if [ "$(in_ct awk '/^PPid:/ {print $2}' /proc/"$pid"/status 2>/dev/null)" = "$main_pid" ]; then
+        victim=$pid
+        break
+    fi
+done
+if [ -n "$victim" ]; then
+    before=$(online_pids | sort -u)
+    if in_ct kill -KILL "$victim"; then
+        ok "worker: kill -9 worker $victim (a WORKER_PID from the journal, child of MainPID $main_pid)"
+    else
+        not_ok "worker: kill -9 worker $victim"
+    fi
+    check "worker: the journal shows 'Worker $victim killed by signal SIGKILL'" \
+        wait_for 15 journal_has_message "Worker $victim killed by signal SIGKILL"
+    new_online() { [ -n "$(comm -13 <(echo "$before") <(online_pids | sort -u))" ]; }
+    check "worker: a new worker comes online after the kill" wait_for 15 new_online
+    check "worker: every worker is online again" \
+        wait_for 15 eval '[[ "$(show StatusText)" =~ ^([0-9]+)/([0-9]+)\ workers ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]'
+    check "worker: filer.service stays active" is_active active
+    check "worker: requests still succeed" request_ok hello.txt "$T/hello.txt"
+else
+    not_ok "worker: found a running worker's WORKER_PID in the journal"
+    dump_unit_state
+fi
+
+# --- reload ------------------------------------------------------------------
+
+if in_ct systemctl reload filer.service 2>&1 | diag; then
+    ok "reload: systemctl reload filer succeeds"
+else
+    not_ok "reload: systemctl reload filer succeeds"
+    dump_unit_state
+fi
+# systemd 252 does not wait for a Type=notify service's RELOADING=1 ... READY=1:
+# the unit is "reloading" for a moment after systemctl returns. It must come
+# back to active and stay there.
+stays_active() {
+    local _ state
+    wait_for 15 is_active active || return 1
+    for _ in 1 2 3 4; do
+        state=$(in_ct systemctl is-active filer.service)
+        [ "$state" = active ] || {
+            echo "# is-active: $state"
+            return 1
+        }
+        sleep 0.5
+    done
+}
+check "reload: filer.service is active again and stays active" stays_active
+check "reload: requests still succeed" request_ok hello.txt "$T/hello.txt"
+
+# --- upgrade -----------------------------------------------------------------
+
+# Installing the package again is an upgrade as far as the maintainer scripts
+# go (configure with the old version): the service is restarted.
+pid_before=$(show MainPID)
+if in_ct dpkg -i "$CT_DEB" >"$T/dpkg-upgrade.log" 2>&1; then
+    ok "upgrade: dpkg -i the package again"
+else
+    diag <"$T/dpkg-upgrade.log"
+    not_ok "upgrade: dpkg -i the package again"
+fi
+pid_after=$(show MainPID)
+check "upgrade: filer.service was restarted (MainPID $pid_before -> $pid_after) and is active" \
+    eval '[ "$pid_after" != "$pid_before" ] && [ "$pid_after" != 0 ] && is_active active'
+check "upgrade: requests still succeed" request_ok hello.txt "$T/hello.txt"
+
+# --- stop --------------------------------------------------------------------
+
+check "stop: systemctl stop filer succeeds" in_ct systemctl stop filer.service
+check "stop: filer.service is inactive" is_active inactive
+result=$(show Result) exec_status=$(show ExecMainStatus)
+check "stop: the daemon exited cleanly (Result=$result, ExecMainStatus=$exec_status)" \
+    test "$result" = success -a "$exec_status" = 0
+left=$(filer_pids_in_container | tr '\n' ' ')
+check "stop: no filer process is left in the container${left:+ (left: $left)}" test -z "$left"
+check "stop: the runtime directory /run/filer is gone" in_ct test ! -e /run/filer
+
+# --- a broken configuration --------------------------------------------------
+
+in_ct cp /etc/filer/filer.yaml /etc/filer/filer.yaml.good
+in_ct sh -c 'echo "no_such_key: 1" >> /etc/filer/filer.yaml'
+restarts_before=$(show NRestarts)
+if in_ct systemctl restart filer.service >/dev/null 2>&1; then
+    not_ok "broken config: systemctl restart filer fails"
+else
+    ok "broken config: systemctl restart filer fails"
+fi
+check "broken config: the unit fails (ActiveState=failed)" wait_for 10 is_active failed
+exec_status=$(show ExecMainStatus)
+check "broken config: the daemon exited with status 78 (ExecMainStatus=$exec_status)" test "$exec_status" = 78
+check "broken config: the journal names the key and the file" \
+    journal_mentions no_such_key /etc/filer/filer.yaml
+# RestartPreventExitStatus=78: not one automatic restart, then or later.
+restarts_failed=$(show NRestarts)
+sleep 5
+restarts_after=$(show NRestarts)
+state_after=$(show ActiveState)
+check "broken config: no restart loop (NRestarts $restarts_before -> $restarts_failed -> $restarts_after over 5 s, ActiveState=$state_after)" \
+    test "$restarts_before" = "$restarts_failed" -a "$restarts_failed" = "$restarts_after" -a "$state_after" = failed
+[ "$failed" -eq 0 ] || dump_unit_state
+in_ct mv /etc/filer/filer.yaml.good /etc/filer/filer.yaml
+check "broken config: once fixed, systemctl start filer brings it back" \
+    eval 'in_ct systemctl start filer.service && is_active active && request_ok hello.txt "$T/hello.txt"'
+
+# --- purge -------------------------------------------------------------------
+
+if in_ct dpkg --purge filer >"$T/dpkg-purge.log" 2>&1; then
+    ok "purge: dpkg --purge filer"
+else
+    diag <"$T/dpkg-purge.log"
+    not_ok "purge: dpkg --purge filer"
+fi
+check "purge: the package is gone" eval '! in_ct dpkg-query -W -f="\${Status}" filer 2>/dev/null | grep -qx "install ok installed"'
+check "purge: /etc/filer is gone" in_ct test ! -e /etc/filer
+check "purge: /usr/bin/filer is gone" in_ct test ! -e /usr/bin/filer
+check "purge: the unit is gone (LoadState=$(show LoadState))" \
+    eval 'in_ct test ! -e /lib/systemd/system/filer.service && [ "$(show LoadState)" = not-found ]'
+check "purge: /srv/filer (the shipped welcome file only) is gone" in_ct test ! -e /srv/filer
+left=$(filer_pids_in_container | tr '\n' ' ')
+check "purge: the running service was stopped, no filer process is left${left:+ (left: $left)}" test -z "$left"
+
+exit 0 # the EXIT trap tears down and prints the totals

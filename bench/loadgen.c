@@ -1,0 +1,281 @@
+/*
+ * loadgen: closed-loop load generator for filer-style ZeroMQ REQ/REP servers.
+ *
+ *   loadgen -e tcp://127.0.0.1:60401 -c 32 -d 3 [-w 0.5] [-r '{"path":"f_64k.txt"}']
+ *           [-t THREADS] [-T TIMEOUT_MS] [-m MIN_REPLY_BYTES]
+ *
+ * C clients (REQ sockets, each with one request in flight) are spread over T
+ * threads (default: 1 for C <= 4, else 2); each thread drives its sockets with
+ * zmq_poll, so 32 clients do not mean 32 runnable threads fighting the server
+ * for 2 cores.  After a warm-up (-w seconds, not counted) it measures for -d
+ * seconds and stops by itself.  A reply is an error when it does not start
+ * with {"content" (or is shorter than -m bytes); a request with no reply after
+ * -T ms is a timeout (the socket is closed and replaced, Lazy-Pirate style).
+ *
+ * Output: one JSON line on stdout, one human line on stderr.
+ * Only loopback endpoints (tcp://127.0.0.1, tcp://localhost, tcp://[::1],
+ * ipc://, inproc://) are accepted.
+ */
+#define _GNU_SOURCE
+#include <zmq.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/resource.h>
+
+static const char *endpoint = "tcp://127.0.0.1:60401";
+static const char *request = "{\"path\":\"f_64k.txt\"}";
+static int clients = 8;
+static int nthreads = 0;
+static double duration = 3.0;
+static double warmup = 0.5;
+static int timeout_ms = 5000;
+static size_t min_reply = 0;
+static void *ctx;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct {
+    uint32_t *lat; /* microseconds, one per completed request in the window */
+    size_t n, cap;
+    uint64_t errors, timeouts, bytes, send_fail;
+    char first_error[200];
+} result_t;
+
+typedef struct {
+    int id;
+    int nsock;
+    uint64_t t_measure; /* start of the measured window */
+    uint64_t t_end;     /* end of the run */
+    result_t r;
+} worker_t;
+
+static void push_lat(result_t *r, uint32_t us)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 65536;
+        r->lat = realloc(r->lat, r->cap * sizeof *r->lat);
+        if (!r->lat) { perror("realloc"); exit(2); }
+    }
+    r->lat[r->n++] = us;
+}
+
+static void *new_sock(void)
+{
+    void *s = zmq_socket(ctx, ZMQ_REQ);
+    if (!s) { fprintf(stderr, "zmq_socket: %s\n", zmq_strerror(errno)); exit(2); }
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_connect(s, endpoint) != 0) {
+        fprintf(stderr, "zmq_connect %s: %s\n", endpoint, zmq_strerror(errno));
+        exit(2);
+    }
+    return s;
+}
+
+static void *run(void *arg)
+{
+    worker_t *w = arg;
+    int n = w->nsock;
+    void **socks = calloc(n, sizeof *socks);
+    uint64_t *sent_at = calloc(n, sizeof *sent_at);
+    zmq_pollitem_t *items = calloc(n, sizeof *items);
+    size_t reqlen = strlen(request);
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+
+    for (int i = 0; i < n; i++) {
+        socks[i] = new_sock();
+        sent_at[i] = now_ns();
+        if (zmq_send(socks[i], request, reqlen, 0) < 0) w->r.send_fail++;
+    }
+    for (;;) {
+        uint64_t t = now_ns();
+        if (t >= w->t_end) break;
+        for (int i = 0; i < n; i++) {
+            items[i].socket = socks[i];
+            items[i].fd = 0;
+            items[i].events = ZMQ_POLLIN;
+            items[i].revents = 0;
+        }
+        long wait_ms = (long)((w->t_end - t) / 1000000) + 1;
+        if (wait_ms > 100) wait_ms = 100;
+        int rc = zmq_poll(items, n, wait_ms);
+        if (rc < 0) {
+            if (errno == EINTR) continue;
+            fprintf(stderr, "zmq_poll: %s\n", zmq_strerror(errno));
+            break;
+        }
+        t = now_ns();
+        for (int i = 0; i < n; i++) {
+            if (items[i].revents & ZMQ_POLLIN) {
+                int len = zmq_msg_recv(&msg, socks[i], ZMQ_DONTWAIT);
+                if (len < 0) continue;
+                int more = zmq_msg_more(&msg);
+                while (more) { /* multipart reply: not the protocol, count the error */
+                    zmq_msg_t part; zmq_msg_init(&part);
+                    zmq_msg_recv(&part, socks[i], 0);
+                    more = zmq_msg_more(&part);
+                    zmq_msg_close(&part);
+                    len = -1;
+                }
+                uint64_t done = now_ns();
+                if (sent_at[i] >= w->t_measure && done <= w->t_end) {
+                    const char *d = zmq_msg_data(&msg);
+                    size_t sz = zmq_msg_size(&msg);
+                    if (len < 0 || sz < 10 || memcmp(d, "{\"content\"", 10) != 0 || sz < min_reply) {
+                        if (!w->r.errors) {
+                            size_t k = sz < sizeof w->r.first_error - 1 ? sz : sizeof w->r.first_error - 1;
+                            memcpy(w->r.first_error, d, k);
+                            w->r.first_error[k] = 0;
+                            for (size_t j = 0; j < k; j++)
+                                if ((unsigned char)w->r.first_error[j] < 0x20 || w->r.first_error[j] == '"' || w->r.first_error[j] == '\\')
+                                    w->r.first_error[j] = '?';
+                        }
+                        w->r.errors++;
+                    } else {
+                        uint64_t us = (done - sent_at[i]) / 1000;
+                        push_lat(&w->r, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
+                        w->r.bytes += sz;
+                    }
+                }
+                sent_at[i] = now_ns();
+                if (sent_at[i] >= w->t_end) continue;
+                if (zmq_send(socks[i], request, reqlen, 0) < 0) w->r.send_fail++;
+            } else if (t - sent_at[i] > (uint64_t)timeout_ms * 1000000ull) {
+                if (sent_at[i] >= w->t_measure) w->r.timeouts++;
+                zmq_close(socks[i]);
+                socks[i] = new_sock();
+                sent_at[i] = now_ns();
+                if (zmq_send(socks[i], request, reqlen, 0) < 0) w->r.send_fail++;
+            }
+        }
+    }
+    zmq_msg_close(&msg);
+    for (int i = 0; i < n; i++) zmq_close(socks[i]);
+    free(socks); free(sent_at); free(items);
+    return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t pct(const uint32_t *v, size_t n, double p)
+{
+    if (!n) return 0;
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    if (i >= n) i = n - 1;
+    return v[i];
+}
+
+static int loopback_only(const char *ep)
+{
+    static const char *ok[] = { "tcp://127.", "tcp://localhost:", "tcp://[::1]:", "ipc://", "inproc://" };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (strncmp(ep, ok[i], strlen(ok[i])) == 0) return 1;
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+        "usage: loadgen [-e ENDPOINT] [-c CLIENTS] [-d SECONDS] [-w WARMUP_S] [-r REQUEST_JSON]\n"
+        "               [-t THREADS] [-T TIMEOUT_MS] [-m MIN_REPLY_BYTES] [-l LABEL]\n");
+    exit(64);
+}
+
+int main(int argc, char **argv)
+{
+    const char *label = "";
+    int opt;
+    while ((opt = getopt(argc, argv, "e:c:d:w:r:t:T:m:l:h")) != -1) {
+        switch (opt) {
+        case 'e': endpoint = optarg; break;
+        case 'c': clients = atoi(optarg); break;
+        case 'd': duration = atof(optarg); break;
+        case 'w': warmup = atof(optarg); break;
+        case 'r': request = optarg; break;
+        case 't': nthreads = atoi(optarg); break;
+        case 'T': timeout_ms = atoi(optarg); break;
+        case 'm': min_reply = (size_t)atol(optarg); break;
+        case 'l': label = optarg; break;
+        default: usage();
+        }
+    }
+    if (clients < 1 || clients > 4096 || duration <= 0 || duration > 3600 || warmup < 0 || warmup > 600 || timeout_ms < 1)
+        usage();
+    if (!loopback_only(endpoint)) {
+        fprintf(stderr, "loadgen: refusing non-loopback endpoint %s\n", endpoint);
+        return 64;
+    }
+    if (nthreads <= 0) nthreads = clients <= 4 ? 1 : 2;
+    if (nthreads > clients) nthreads = clients;
+
+    ctx = zmq_ctx_new();
+    zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, clients * 2 + 64);
+
+    uint64_t t0 = now_ns();
+    uint64_t t_measure = t0 + (uint64_t)(warmup * 1e9);
+    uint64_t t_end = t_measure + (uint64_t)(duration * 1e9);
+    worker_t *ws = calloc(nthreads, sizeof *ws);
+    pthread_t *th = calloc(nthreads, sizeof *th);
+    for (int i = 0; i < nthreads; i++) {
+        ws[i].id = i;
+        ws[i].nsock = clients / nthreads + (i < clients % nthreads);
+        ws[i].t_measure = t_measure;
+        ws[i].t_end = t_end;
+        pthread_create(&th[i], NULL, run, &ws[i]);
+    }
+    result_t all = {0};
+    for (int i = 0; i < nthreads; i++) {
+        pthread_join(th[i], NULL);
+        result_t *r = &ws[i].r;
+        for (size_t k = 0; k < r->n; k++) push_lat(&all, r->lat[k]);
+        all.errors += r->errors;
+        all.timeouts += r->timeouts;
+        all.bytes += r->bytes;
+        all.send_fail += r->send_fail;
+        if (!all.first_error[0] && r->first_error[0]) memcpy(all.first_error, r->first_error, sizeof all.first_error);
+        free(r->lat);
+    }
+    zmq_ctx_term(ctx);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+
+    qsort(all.lat, all.n, sizeof *all.lat, cmp_u32);
+    double secs = duration;
+    double rps = (double)all.n / secs;
+    uint32_t p50 = pct(all.lat, all.n, 0.50), p99 = pct(all.lat, all.n, 0.99), p999 = pct(all.lat, all.n, 0.999);
+    uint32_t pmax = all.n ? all.lat[all.n - 1] : 0;
+    double mean = 0;
+    for (size_t k = 0; k < all.n; k++) mean += all.lat[k];
+    if (all.n) mean /= (double)all.n;
+
+    printf("{\"label\":\"%s\",\"endpoint\":\"%s\",\"clients\":%d,\"threads\":%d,\"seconds\":%.3f,"
+           "\"requests\":%zu,\"rps\":%.1f,\"mb_per_s\":%.2f,\"mean_us\":%.1f,\"p50_us\":%u,\"p99_us\":%u,"
+           "\"p999_us\":%u,\"max_us\":%u,\"errors\":%llu,\"timeouts\":%llu,\"send_failures\":%llu,"
+           "\"loadgen_cpu\":%.3f,\"first_error\":\"%s\"}\n",
+           label, endpoint, clients, nthreads, secs, all.n, rps, (double)all.bytes / secs / 1e6, mean,
+           p50, p99, p999, pmax, (unsigned long long)all.errors, (unsigned long long)all.timeouts,
+           (unsigned long long)all.send_fail, cpu_s / (warmup + duration), all.first_error);
+    fprintf(stderr, "%s%s%d clients, %.1fs: %.0f req/s, %.1f MB/s, p50 %u us, p99 %u us, p99.9 %u us, "
+            "max %u us, errors %llu, timeouts %llu, loadgen %.0f%% of a CPU\n",
+            label, *label ? ": " : "", clients, secs, rps, (double)all.bytes / secs / 1e6, p50, p99, p999,
+            pmax, (unsigned long long)all.errors, (unsigned long long)all.timeouts, 100 * cpu_s / (warmup + duration));
+    free(all.lat);
+    return 0;
+}
