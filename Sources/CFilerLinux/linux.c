@@ -6,7 +6,10 @@
 #include <pthread.h>
 #include <errno.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -64,4 +67,27 @@ int filer_signalfd_take(int fd) {
         if (got < 0 && errno == EAGAIN) return 0;
         return -1;
     }
+}
+
+int filer_notify(const char *state, size_t length) {
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (path == NULL || path[0] == '\0') return 0;
+    size_t path_length = strlen(path);
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    if ((path[0] != '/' && path[0] != '@') || path_length >= sizeof address.sun_path) return -EINVAL;
+    memcpy(address.sun_path, path, path_length);
+    if (path[0] == '@') address.sun_path[0] = '\0';  /* the abstract namespace */
+    socklen_t address_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_length);
+
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    ssize_t sent;
+    do {
+        sent = sendto(fd, state, length, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&address, address_length);
+    } while (sent < 0 && errno == EINTR);
+    int result = sent < 0 ? -errno : 1;
+    close(fd);
+    return result;
 }

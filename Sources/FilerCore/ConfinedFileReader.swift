@@ -10,9 +10,14 @@ public struct ConfinedFileReader: ~Copyable {
     private let root: FileDescriptor
     public let maxFileSize: Int
 
-    /// - Throws: `SystemError` when the root directory cannot be opened.
+    /// - Throws: `SystemError` when the root directory cannot be opened, or when
+    ///   openat2 does not work here (a kernel before 5.6, or a seccomp filter such as
+    ///   systemd's RestrictSUIDSGID=): better a worker that cannot start, and says why,
+    ///   than one that answers every request with EIO.
     public init(root path: String, maxFileSize: Int) throws(SystemError) {
-        root = try Files.openDirectory(path)
+        let directory = try Files.openDirectory(path)
+        _ = try Files.openBeneath(directory, path: ".", flags: O_RDONLY | O_DIRECTORY)
+        root = directory
         self.maxFileSize = maxFileSize
     }
 

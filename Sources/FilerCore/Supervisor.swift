@@ -128,6 +128,7 @@ public final class Supervisor {
             checkHealth()
             updateStatus()
             feedWatchdog()
+            notifier.flush()
 
             var poller = Poller()
             poller.add(.descriptor(signals.descriptor.rawValue))
@@ -160,6 +161,7 @@ public final class Supervisor {
                 stopDeadline = .now().adding(seconds: 3600)
             }
         }
+        notifier.flush()
         let forwarded = broker.forwardWaitingReplies(quietMilliseconds: 100)
         logger.info("Master \(getpid()) stopped", metadata: ["replies_delivered_at_stop": "\(forwarded)"])
         return exitCode
@@ -569,6 +571,8 @@ public final class Supervisor {
         }
         // While workers drain, look often: the proxy resumes as soon as they are gone.
         if !draining.isEmpty { timeout = min(timeout, 10) }
+        // A notification the manager could not take yet is retried soon.
+        if notifier.hasWaiting { timeout = min(timeout, 100) }
         return timeout
     }
 }

@@ -1,9 +1,19 @@
+import CFilerLinux
 import CSystemd
+import Glibc
 import Posix
 
-/// The systemd notification protocol (sd_notify). Without NOTIFY_SOCKET, i.e. not
-/// run by systemd as Type=notify, every call does nothing.
-public struct Notifier: Sendable {
+/// The systemd notification protocol. Without NOTIFY_SOCKET (not run by systemd as
+/// Type=notify) every call does nothing.
+///
+/// Sending never blocks (see `filer_notify`): a message the manager cannot take yet
+/// waits here and goes with the next call or `flush()`, so READY=1 or STOPPING=1 is
+/// late rather than lost, and a newer STATUS= replaces a waiting one.
+public final class Notifier {
+    private var waiting: [[String]] = []
+    /// Beyond this many waiting messages the manager is not reading; the oldest STATUS= go.
+    private static let maximumWaiting = 32
+
     public init() {}
 
     /// Whether a service manager listens.
@@ -12,7 +22,35 @@ public struct Notifier: Sendable {
     /// Sends newline-separated `KEY=value` assignments in one datagram.
     public func notify(_ assignments: [String]) {
         guard isActive, !assignments.isEmpty else { return }
-        _ = sd_notify(0, assignments.joined(separator: "\n"))
+        if let last = waiting.last, Self.isStatusOnly(last), Self.isStatusOnly(assignments) {
+            waiting[waiting.count - 1] = assignments
+        } else {
+            waiting.append(assignments)
+        }
+        if waiting.count > Self.maximumWaiting, let stale = waiting.firstIndex(where: Self.isStatusOnly) {
+            waiting.remove(at: stale)
+        }
+        flush()
+    }
+
+    /// Sends what waits, in order, until the manager cannot take more.
+    public func flush() {
+        while let next = waiting.first {
+            var text = next.joined(separator: "\n")
+            let result = text.withUTF8 { utf8 in
+                utf8.withMemoryRebound(to: CChar.self) { filer_notify($0.baseAddress, $0.count) }
+            }
+            if result == -EAGAIN { return }
+            // Sent, or failed for good (no manager at that address): either way, done with it.
+            waiting.removeFirst()
+        }
+    }
+
+    /// Whether messages wait for the manager.
+    public var hasWaiting: Bool { !waiting.isEmpty }
+
+    private static func isStatusOnly(_ assignments: [String]) -> Bool {
+        assignments.allSatisfy { $0.hasPrefix("STATUS=") }
     }
 
     public func ready(status: String) { notify(["READY=1", "STATUS=\(status)"]) }

@@ -34,12 +34,10 @@ import Testing
 }
 
 @Suite(.serialized) struct NotifierTests {
-    @Test func sendsDatagramsToNotifySocket() throws {
-        let path = "/tmp/filer-notify-test-\(getpid()).sock"
+    func bindDatagramSocket(_ path: String) throws -> Int32 {
         unlink(path)
         let receiver = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        #expect(receiver >= 0)
-        defer { close(receiver); unlink(path) }
+        try #require(receiver >= 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -48,7 +46,14 @@ import Testing
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        #expect(bound == 0)
+        try #require(bound == 0)
+        return receiver
+    }
+
+    @Test func sendsDatagramsToNotifySocket() throws {
+        let path = "/tmp/filer-notify-test-\(getpid()).sock"
+        let receiver = try bindDatagramSocket(path)
+        defer { close(receiver); unlink(path) }
         setenv("NOTIFY_SOCKET", path, 1)
         defer { unsetenv("NOTIFY_SOCKET") }
 
@@ -64,6 +69,37 @@ import Testing
         let reload = recv(receiver, &buffer, buffer.count, Int32(MSG_DONTWAIT))
         let text = String(decoding: buffer[..<max(reload, 0)], as: UTF8.self)
         #expect(text.hasPrefix("RELOADING=1\nMONOTONIC_USEC="))
+    }
+
+    @Test func aManagerThatDoesNotReadNeverBlocksUsAndLosesNoReady() throws {
+        let path = "/tmp/filer-notify-slow-\(getpid()).sock"
+        let receiver = try bindDatagramSocket(path)
+        defer { close(receiver); unlink(path) }
+        setenv("NOTIFY_SOCKET", path, 1)
+        defer { unsetenv("NOTIFY_SOCKET") }
+
+        let notifier = Notifier()
+        let started = MonotonicInstant.now()
+        for count in 0..<500 { notifier.status("\(count) requests served") }
+        notifier.ready(status: "ready")
+        for count in 500..<600 { notifier.status("\(count) requests served") }
+        #expect(MonotonicInstant.now().seconds(since: started) < 1, "notifying blocked")
+        #expect(notifier.hasWaiting, "the socket queue should have filled up")
+
+        var received: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 512)
+        for _ in 0..<100 {
+            while true {
+                let got = recv(receiver, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                if got <= 0 { break }
+                received.append(String(decoding: buffer[..<got], as: UTF8.self))
+            }
+            if !notifier.hasWaiting { break }
+            notifier.flush()
+        }
+        #expect(received.contains("READY=1\nSTATUS=ready"))
+        #expect(received.last == "STATUS=599 requests served")
+        #expect(received.count < 600, "waiting STATUS= lines should have been replaced by newer ones")
     }
 
     @Test func withoutNotifySocketNothingIsSent() {

@@ -306,3 +306,26 @@ def test_a_clean_stop_leaves_no_socket_files(daemons):
     d.send_signal(signal.SIGTERM)
     assert d.wait_exit(10) == 0
     assert list(run.iterdir()) == []
+
+
+def test_a_service_manager_that_does_not_read_cannot_stall_the_daemon(daemons):
+    import socket
+    d = daemons.make(workers=2)
+    unread = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    unread.bind(str(d.tmp / "unread.sock"))
+    try:
+        d.extra_env["NOTIFY_SOCKET"] = str(d.tmp / "unread.sock")
+        d.spawn()
+        assert wait_until(lambda: len(d.online_pids()) == 2, 10), d.log_text()
+        # Each worker change is a STATUS= datagram: far more than the socket queue holds.
+        for _ in range(8):
+            victim = d.live_workers()[0]
+            os.kill(victim, signal.SIGKILL)
+            assert wait_until(lambda: victim not in d.live_workers() and len(d.live_workers()) == 2, 5), \
+                d.log_text()[-2000:]
+        raw, _ = request_json(d.endpoint, {"path": "hello.txt"})
+        check_content(raw, HELLO)
+        d.send_signal(signal.SIGTERM)
+        assert d.wait_exit(10) == 0, "SIGTERM was not handled: the master is stuck notifying"
+    finally:
+        unread.close()

@@ -6,6 +6,7 @@
 // the underlying call returns and leaves errno as it set it.
 
 #include <signal.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: opens `path`
@@ -40,5 +41,11 @@ int filer_signalfd(const sigset_t *signals);
 
 /// Reads one signal from a signalfd: its number, 0 when none is pending, -1 on error.
 int filer_signalfd_take(int fd);
+
+/// Sends one datagram of the service manager's notification protocol to
+/// $NOTIFY_SOCKET, like sd_notify(3) but never blocking: sd_notify waits when the
+/// manager is slow to read, and a supervisor must not.
+/// Returns 1 when sent, 0 without NOTIFY_SOCKET, -errno on failure (-EAGAIN: try later).
+int filer_notify(const char *state, size_t length);
 
 #endif
