@@ -111,7 +111,7 @@ public final class Broker {
         var poller = Poller()
         poller.add(.socket(proxySockets.backend))
         do {
-            while try poller.waitReadable(timeoutMilliseconds: quietMilliseconds)[0] {
+            while try poller.wait(timeoutMilliseconds: quietMilliseconds) {
                 let frames = try proxySockets.backend.receiveMultipart()
                 for (index, frame) in frames.enumerated() {
                     try frame.withUnsafeBytes { bytes in

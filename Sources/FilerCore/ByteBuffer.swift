@@ -15,9 +15,11 @@ public final class ByteBuffer {
 
     deinit { free(storage) }
 
-    /// Makes room for at least `capacity` bytes, keeping the first `count`.
+    /// Makes room for at least `capacity` bytes, keeping the first `count`; grows at
+    /// least twofold, so that appending is amortised constant time.
     public func reserve(_ capacity: Int) {
         guard capacity > self.capacity else { return }
+        let capacity = max(capacity, self.capacity * 2)
         guard let grown = realloc(storage, capacity) else { fatalError("out of memory for a \(capacity)-byte file") }
         storage = grown
         self.capacity = capacity
@@ -32,18 +34,40 @@ public final class ByteBuffer {
         UnsafeRawBufferPointer(start: storage, count: count)
     }
 
-    /// Appends text; the caller has reserved room for it.
+    /// Appends text, growing the buffer if need be.
     func append(_ text: StaticString) {
-        precondition(count + text.utf8CodeUnitCount <= capacity)
+        reserve(count + text.utf8CodeUnitCount)
         (storage + count).copyMemory(from: text.utf8Start, byteCount: text.utf8CodeUnitCount)
         count += text.utf8CodeUnitCount
     }
 
-    /// Appends text; the caller has reserved room for it.
+    /// Appends a number in decimal, as JSON writes it.
+    func appendDecimal(_ value: Int64) {
+        reserve(count + 20)
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: enough for 20 digits
+        let length = withUnsafeMutableBytes(of: &digits) { scratch -> Int in
+            var position = scratch.count
+            repeat {
+                position -= 1
+                scratch[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 {
+                position -= 1
+                scratch[position] = UInt8(ascii: "-")
+            }
+            (storage + count).copyMemory(from: scratch.baseAddress! + position, byteCount: scratch.count - position)
+            return scratch.count - position
+        }
+        count += length
+    }
+
+    /// Appends text, growing the buffer if need be.
     func append(_ text: String) {
         var text = text
         text.withUTF8 { utf8 in
-            precondition(count + utf8.count <= capacity)
+            reserve(count + utf8.count)
             if let base = utf8.baseAddress { (storage + count).copyMemory(from: base, byteCount: utf8.count) }
             count += utf8.count
         }

@@ -1,59 +1,59 @@
-/// JSON string escaping in two passes: the first counts what needs escaping, so the
-/// output is sized exactly once; the second copies runs of plain bytes with memcpy
-/// and writes escapes in place. No per-byte appends, no reallocation.
+/// JSON string escaping in one pass: plain text is scanned eight bytes at a time,
+/// the next byte to escape is found from the word's mask, the run before it is copied
+/// with memcpy, and the escape is written in place.
 enum JSONString {
-    /// The size of `text` once escaped as JSON.stringify does: `"`, `\` and the
-    /// control characters below 0x20 are escaped; everything else, UTF-8 included, is kept.
-    static func escapedCount(_ text: UnsafeRawBufferPointer) -> Int {
-        var extra = 0
-        var index = 0
+    /// Appends `text` escaped as JSON.stringify does: `"`, `\` and the control characters
+    /// below 0x20 are escaped; everything else, UTF-8 included, is kept.
+    static func appendEscaped(_ text: UnsafeRawBufferPointer, to buffer: ByteBuffer) {
+        guard let input = text.baseAddress else { return }
         let count = text.count
-        while index < count {
-            if index + 8 <= count && !needsEscape(text.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
-                index += 8
-                continue
-            }
-            extra += escapeLength(text[index]) - 1
-            index += 1
-        }
-        return count + extra
-    }
-
-    /// Writes `text` escaped at `output`, which has room for `escapedCount(text)` bytes.
-    /// - Returns: the number of bytes written.
-    static func writeEscaped(_ text: UnsafeRawBufferPointer, to output: UnsafeMutableRawPointer) -> Int {
-        guard let input = text.baseAddress else { return 0 }
-        let count = text.count
-        var written = 0
+        buffer.reserve(buffer.count + count + count / 16 + 16)
         var runStart = 0
         var index = 0
-        while index < count {
-            if index + 8 <= count && !needsEscape(text.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
-                index += 8
-                continue
+        while true {
+            let special = nextSpecial(text, from: index)
+            let run = special - runStart
+            // Room for the run, one escape, and the rest unescaped; grown rarely, as the buffer is reused.
+            let needed = buffer.count + run + 6 + (count - special)
+            if needed > buffer.capacity { buffer.reserve(max(needed, buffer.capacity * 2)) }
+            if run > 0 {
+                buffer.spare.baseAddress!.copyMemory(from: input + runStart, byteCount: run)
+                buffer.count += run
             }
-            let byte = text[index]
-            guard escapeLength(byte) > 1 else {
-                index += 1
-                continue
-            }
-            let run = index - runStart
-            if run > 0 { (output + written).copyMemory(from: input + runStart, byteCount: run) }
-            written += run
-            written += writeEscape(for: byte, to: output + written)
-            index += 1
+            guard special < count else { return }
+            buffer.count += writeEscape(for: text[special], to: buffer.spare.baseAddress!)
+            index = special + 1
             runStart = index
         }
-        let run = count - runStart
-        if run > 0 { (output + written).copyMemory(from: input + runStart, byteCount: run) }
-        return written + run
     }
 
-    /// Whether any of eight bytes is below 0x20, a quote or a backslash (the classic
-    /// SWAR tests "has a byte less than n" and "has a zero byte"), so plain text is
-    /// skipped eight bytes at a time.
+    /// The offset of the first byte at or after `start` that needs escaping, or `text.count`.
     @inline(__always)
-    static func needsEscape(_ word: UInt64) -> Bool {
+    private static func nextSpecial(_ text: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
+        let count = text.count
+        while index + 8 <= count {
+            let mask = specialMask(text.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            // The lowest flagged byte is always a real one (borrows only run upwards).
+            if mask != 0 { return index + mask.trailingZeroBitCount >> 3 }
+            index += 8
+        }
+        while index < count {
+            let byte = text[index]
+            if byte < 0x20 || byte == 0x22 || byte == 0x5C { return index }
+            index += 1
+        }
+        return count
+    }
+
+    static func needsEscape(_ word: UInt64) -> Bool { specialMask(word) != 0 }
+
+    /// The high bit of each of eight bytes that is below 0x20, a quote or a backslash
+    /// (the classic SWAR tests "has a byte less than n" and "has a zero byte"), so plain
+    /// text is skipped eight bytes at a time. Bytes above a flagged one may be flagged
+    /// falsely; the lowest flag is exact.
+    @inline(__always)
+    static func specialMask(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let control = (word &- ones &* 0x20) & ~word & highs
@@ -61,17 +61,7 @@ enum JSONString {
         let backslash = word ^ (ones &* 0x5C)
         let zeroQuote = (quote &- ones) & ~quote & highs
         let zeroBackslash = (backslash &- ones) & ~backslash & highs
-        return (control | zeroQuote | zeroBackslash) != 0
-    }
-
-    /// 1 for a byte kept as it is, 2 for a short escape (`\n`), 6 for `\u00XX`.
-    @inline(__always)
-    private static func escapeLength(_ byte: UInt8) -> Int {
-        if byte >= 0x20 { return byte == 0x22 || byte == 0x5C ? 2 : 1 }
-        switch byte {
-        case 0x08, 0x0C, 0x0A, 0x0D, 0x09: return 2
-        default: return 6
-        }
+        return control | zeroQuote | zeroBackslash
     }
 
     private static let hexDigits: StaticString = "0123456789abcdef"

@@ -41,7 +41,7 @@ public struct LazyPirateClient {
                 try socket.send(request)
                 var poller = Poller()
                 poller.add(.socket(socket))
-                if try poller.waitReadable(timeoutMilliseconds: Int(timeout * 1000))[0] {
+                if try poller.wait(timeoutMilliseconds: Int(timeout * 1000)) {
                     return try socket.receive().bytes
                 }
             }

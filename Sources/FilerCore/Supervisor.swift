@@ -138,24 +138,23 @@ public final class Supervisor {
             let watched = liveWorkers.filter(\.statusOpen)
             for process in watched { poller.add(.descriptor(process.status.rawValue)) }
 
-            let ready: [Bool]
             do {
-                ready = try poller.waitReadable(timeoutMilliseconds: pollTimeoutMilliseconds())
+                try poller.wait(timeoutMilliseconds: pollTimeoutMilliseconds())
             } catch {
                 logger.critical("The master's event loop failed: \(error)")
                 beginStop(exitCode: ExitCode.systemFailure)
                 continue
             }
-            for (position, process) in watched.enumerated() where ready[position + fixedSources] {
+            for (position, process) in watched.enumerated() where poller.isReadable(position + fixedSources) {
                 readReports(of: process)
             }
-            if ready[0] { handleSignals(signals) }
-            if ready[1] && proxyAlive {
+            if poller.isReadable(0) { handleSignals(signals) }
+            if poller.isReadable(1) && proxyAlive {
                 proxyAlive = false
                 logger.critical("The proxy thread failed; stopping the daemon")
                 beginStop(exitCode: ExitCode.systemFailure)
             }
-            if fixedSources == 3 && ready[2] { control?.answer(with: statusReport) }
+            if fixedSources == 3 && poller.isReadable(2) { control?.answer(with: statusReport) }
             if let deadline = stopDeadline, MonotonicInstant.now() >= deadline {
                 killRemainingWorkers(reason: "did not stop within \(configuration.stopTimeout) s")
                 stopDeadline = .now().adding(seconds: 3600)

@@ -36,8 +36,8 @@ public enum RequestDecoder {
 }
 
 /// Writes replies into a reusable buffer, in the seed's exact shape:
-/// `{"content":"...","timestamp":1700000000000,"pid":1234}`. Each reply is sized
-/// exactly before it is written, so the buffer grows at most once per new maximum.
+/// `{"content":"...","timestamp":1700000000000,"pid":1234}`, into one buffer the
+/// worker reuses, so that it stops growing once it has held the largest reply.
 public struct ReplyWriter {
     private let buffer = ByteBuffer()
 
@@ -51,44 +51,39 @@ public struct ReplyWriter {
     public func writeContent(
         _ content: UnsafeRawBufferPointer, requested: FileRequest.Encoding?, timestamp: Int64, pid: Int32
     ) {
-        let asText = requested != .base64 && Self.isValidUTF8(content)
-        let head: StaticString = #"{"content":""#
-        let middle: StaticString = asText ? #"""# : #"","encoding":"base64""#
-        let tail = Self.tail(timestamp: timestamp, pid: pid)
-        let body = asText ? JSONString.escapedCount(content) : Base64.encodedCount(content.count)
         buffer.count = 0
-        buffer.reserve(head.utf8CodeUnitCount + body + middle.utf8CodeUnitCount + tail.utf8.count)
-        buffer.append(head)
-        let at = buffer.spare.baseAddress!
-        buffer.count += asText ? JSONString.writeEscaped(content, to: at) : Base64.write(content, to: at)
-        buffer.append(middle)
-        buffer.append(tail)
+        buffer.append(#"{"content":""#)
+        if requested != .base64 && Self.isValidUTF8(content) {
+            JSONString.appendEscaped(content, to: buffer)
+            buffer.append(#"""#)
+        } else {
+            buffer.reserve(buffer.count + Base64.encodedCount(content.count))
+            buffer.count += Base64.write(content, to: buffer.spare.baseAddress!)
+            buffer.append(#"","encoding":"base64""#)
+        }
+        appendTail(timestamp: timestamp, pid: pid)
     }
 
     /// An error reply: `{"error":{"code":"ENOENT","message":"..."},"timestamp":...,"pid":...}`.
     public func writeError(_ error: FileError, timestamp: Int64, pid: Int32) {
         var code = error.code
         var message = error.message
-        let tail = Self.tail(timestamp: timestamp, pid: pid)
-        code.withUTF8 { codeBytes in
-            message.withUTF8 { messageBytes in
-                let codeText = UnsafeRawBufferPointer(codeBytes)
-                let messageText = UnsafeRawBufferPointer(messageBytes)
-                buffer.count = 0
-                buffer.reserve(
-                    64 + JSONString.escapedCount(codeText) + JSONString.escapedCount(messageText) + tail.utf8.count)
-                buffer.append(#"{"error":{"code":""#)
-                buffer.count += JSONString.writeEscaped(codeText, to: buffer.spare.baseAddress!)
-                buffer.append(#"","message":""#)
-                buffer.count += JSONString.writeEscaped(messageText, to: buffer.spare.baseAddress!)
-                buffer.append(#""}"#)
-                buffer.append(tail)
-            }
-        }
+        buffer.count = 0
+        buffer.append(#"{"error":{"code":""#)
+        code.withUTF8 { JSONString.appendEscaped(UnsafeRawBufferPointer($0), to: buffer) }
+        buffer.append(#"","message":""#)
+        message.withUTF8 { JSONString.appendEscaped(UnsafeRawBufferPointer($0), to: buffer) }
+        buffer.append(#""}"#)
+        appendTail(timestamp: timestamp, pid: pid)
     }
 
-    private static func tail(timestamp: Int64, pid: Int32) -> String {
-        ",\"timestamp\":\(timestamp),\"pid\":\(pid)}"
+    /// `,"timestamp":<ms>,"pid":<pid>}`, the numbers written digit by digit.
+    private func appendTail(timestamp: Int64, pid: Int32) {
+        buffer.append(#","timestamp":"#)
+        buffer.appendDecimal(timestamp)
+        buffer.append(#","pid":"#)
+        buffer.appendDecimal(Int64(pid))
+        buffer.append("}")
     }
 
     static func isValidUTF8(_ content: UnsafeRawBufferPointer) -> Bool {
@@ -98,7 +93,10 @@ public struct ReplyWriter {
         while index + 8 <= count, content.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
             index += 8
         }
-        let rest = UnsafeRawBufferPointer(rebasing: content[index...])
-        return String(validating: rest.bindMemory(to: UInt8.self), as: UTF8.self) != nil
+        while index < count, content[index] < 0x80 { index += 1 }
+        guard index < count else { return true }
+        // The rest is validated in place (UTF8Span), without copying it into a String.
+        let rest = UnsafeRawBufferPointer(rebasing: content[index...]).bindMemory(to: UInt8.self)
+        return (try? UTF8Span(validating: Span(_unsafeElements: rest))) != nil
     }
 }

@@ -104,21 +104,22 @@ public struct Worker: ~Copyable {
 
         while true {
             let timeout = drainUntil == nil ? Self.idleTickMilliseconds : Self.drainQuietMilliseconds
-            let ready = try poller.waitReadable(timeoutMilliseconds: timeout)
-            if ready[1], !(try signals.take()).isEmpty {
+            try poller.wait(timeoutMilliseconds: timeout)
+            let requestWaiting = poller.isReadable(0)
+            if poller.isReadable(1), !(try signals.take()).isEmpty {
                 if drainUntil == nil {
                     logger.debug("Worker stopping", metadata: ["worker_pid": "\(pid)"])
                     drainUntil = MonotonicInstant.now().adding(seconds: Self.drainLimitSeconds)
                 }
                 // A request may be on its way from the backend right now: the queue counts
                 // as empty only after a whole quiet period, which the next poll waits for.
-                if !ready[0] { continue }
+                if !requestWaiting { continue }
             }
-            if let deadline = drainUntil, !ready[0] || MonotonicInstant.now() >= deadline {
+            if let deadline = drainUntil, !requestWaiting || MonotonicInstant.now() >= deadline {
                 if served != reported { report(.served(served)) }
                 return ExitCode.stopped
             }
-            if ready[0], let request = try socket.receiveIfReady() {
+            if requestWaiting, let request = try socket.receiveIfReady() {
                 request.withUnsafeBytes { frame in
                     answer(frame, reader: reader, buffer: buffer, reply: reply, pid: pid)
                 }

@@ -22,7 +22,7 @@ public final class Monitor {
         var remaining = timeoutMilliseconds
         while remaining > 0 {
             let started = zmq_stopwatch_start()
-            guard try poller.waitReadable(timeoutMilliseconds: remaining)[0] else { return false }
+            guard try poller.wait(timeoutMilliseconds: remaining) else { return false }
             let frames = try events.receiveMultipart()
             // Frame 1: a 16-bit event number then a 32-bit value; frame 2: the endpoint.
             let event = frames[0].withUnsafeBytes { raw in raw.count >= 2 ? Int32(raw.loadUnaligned(as: UInt16.self)) : 0 }

@@ -1,32 +1,42 @@
 public import CZeroMQ
 
-/// zmq_poll over sockets and plain file descriptors together.
+/// zmq_poll over sockets and plain file descriptors together. The poll items are
+/// built once, when sources are added, so a loop that waits on the same sources
+/// allocates nothing per wait.
 public struct Poller {
     public enum Source {
         case socket(Socket)
         case descriptor(Int32)
     }
 
-    private var sources: [Source] = []
+    /// The sockets, kept alive as long as their handles are in `items`.
+    private var sockets: [Socket] = []
+    private var items: [zmq_pollitem_t] = []
 
     public init() {}
 
-    public mutating func add(_ source: Source) { sources.append(source) }
+    public mutating func add(_ source: Source) {
+        switch source {
+        case .socket(let socket):
+            sockets.append(socket)
+            items.append(zmq_pollitem_t(socket: socket.handle, fd: -1, events: Int16(ZMQ_POLLIN), revents: 0))
+        case .descriptor(let fd):
+            items.append(zmq_pollitem_t(socket: nil, fd: fd, events: Int16(ZMQ_POLLIN), revents: 0))
+        }
+    }
 
     /// Waits until a source is readable or `timeoutMilliseconds` pass (-1: forever).
-    /// - Returns: for each source in the order added, whether it is readable.
-    public func waitReadable(timeoutMilliseconds: Int) throws(ZeroMQError) -> [Bool] {
-        var items = sources.map { source -> zmq_pollitem_t in
-            switch source {
-            case .socket(let socket):
-                zmq_pollitem_t(socket: socket.handle, fd: -1, events: Int16(ZMQ_POLLIN), revents: 0)
-            case .descriptor(let fd):
-                zmq_pollitem_t(socket: nil, fd: fd, events: Int16(ZMQ_POLLIN), revents: 0)
-            }
-        }
-        try checked("zmq_poll") { zmq_poll(&items, Int32(items.count), timeoutMilliseconds) }
-        // POLLERR/POLLHUP on a descriptor count as readable: reading then tells what happened.
-        let readableMask = Int16(ZMQ_POLLIN | ZMQ_POLLERR) | 0x10  // 0x10 = POLLHUP
-        return items.map { $0.revents & readableMask != 0 }
+    /// - Returns: whether any source is readable; `isReadable(_:)` tells which.
+    @discardableResult
+    public mutating func wait(timeoutMilliseconds: Int) throws(ZeroMQError) -> Bool {
+        let count = Int32(items.count)
+        let ready = try checked("zmq_poll") { zmq_poll(&items, count, timeoutMilliseconds) }
+        return ready > 0
+    }
+
+    /// Whether the source added `index`-th was readable at the last wait. POLLERR and
+    /// POLLHUP on a descriptor count as readable: reading then tells what happened.
+    public func isReadable(_ index: Int) -> Bool {
+        items[index].revents & (Int16(ZMQ_POLLIN | ZMQ_POLLERR) | 0x10) != 0  // 0x10 = POLLHUP
     }
 }

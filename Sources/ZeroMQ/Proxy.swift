@@ -48,7 +48,7 @@ public enum Proxy {
         try send(.statistics, over: control)
         var poller = Poller()
         poller.add(.socket(control))
-        guard try poller.waitReadable(timeoutMilliseconds: timeoutMilliseconds)[0] else { return nil }
+        guard try poller.wait(timeoutMilliseconds: timeoutMilliseconds) else { return nil }
         let frames = try control.receiveMultipart()
         let values = frames.map { frame in
             frame.withUnsafeBytes { raw in raw.count == 8 ? raw.loadUnaligned(as: UInt64.self) : 0 }

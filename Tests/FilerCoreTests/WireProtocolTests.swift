@@ -84,10 +84,12 @@ import Testing
         let text = String(decoding: (0..<128).map { UInt8($0) }, as: UTF8.self)
         let parsed = try JSONSerialization.jsonObject(with: Data(content(Array(text.utf8)).utf8)) as! [String: Any]
         #expect(parsed["content"] as? String == text)
-        Array(text.utf8).withUnsafeBytes { raw in
-            var output = [UInt8](repeating: 0, count: JSONString.escapedCount(raw))
-            let written = output.withUnsafeMutableBytes { JSONString.writeEscaped(raw, to: $0.baseAddress!) }
-            #expect(written == output.count)
+        // Every byte at every offset of a word: the mask must find each one, never skip one.
+        for offset in 0..<16 {
+            let bytes = Array(String(repeating: "a", count: offset).utf8) + Array(text.utf8) + Array("tail".utf8)
+            let reply = content(bytes)
+            let parsed = try JSONSerialization.jsonObject(with: Data(reply.utf8)) as! [String: Any]
+            #expect(parsed["content"] as? String == String(decoding: bytes, as: UTF8.self))
         }
     }
 
@@ -122,6 +124,13 @@ import Testing
         #expect(writer.bytes.count == 100_000 * 2 + #"{"content":"","timestamp":1,"pid":2}"#.utf8.count)
         Array("x".utf8).withUnsafeBytes { writer.writeContent($0, requested: nil, timestamp: 1, pid: 2) }
         #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"content":"x","timestamp":1,"pid":2}"#)
+    }
+
+    @Test(arguments: [Int64(0), 7, 10, 1_700_000_000_123, -1, Int64.max, Int64.min])
+    func numbersAreWrittenAsJSONWritesThem(_ value: Int64) {
+        let buffer = ByteBuffer(capacity: 1)
+        buffer.appendDecimal(value)
+        #expect(String(decoding: buffer.bytes, as: UTF8.self) == "\(value)")
     }
 
     @Test func errorReply() throws {
