@@ -22,7 +22,7 @@ deb:
 	@echo "built $(DEB_DIR)/filer_$(DEB_VERSION)_$(DEB_ARCH).deb"
 
 # make bench   filer vs a plain C server of the same design vs pyzmq, one table
-#              (see bench/README.md); `make -C bench quick` is the smoke run.
+#              (see "Performance" in README.md); `make -C bench quick` is the smoke run.
 .PHONY: bench
 bench:
 	$(MAKE) -C bench

@@ -166,16 +166,14 @@ public final class Broker {
         frontends = endpoints
     }
 
-    #if DEBUG
-    /// Test-only fault, absent from release builds: ends the proxy thread while the
+    /// Test-only fault (see `Supervisor.faultsEnabled`): ends the proxy thread while the
     /// supervisor believes it runs, as a proxy thread that died silently would.
-    public func silenceProxyForTesting() {
+    func silenceProxyForTesting() {
         guard let thread = thread.take() else { return }
         try? Proxy.send(.terminate, over: control)
         thread.join()
         proxySilenced = true
     }
-    #endif
 
 }
 

@@ -8,7 +8,8 @@ public final class ControlServer {
     public let endpoint: String
     let socket: Socket
     private let context: Context
-    /// Called for the test-only fault command (debug builds only).
+    /// Called for the test-only fault command; nil (the command is unknown) unless
+    /// the daemon was started with FILER_TEST_FAULTS=1.
     var onFault: (() -> Void)?
 
     public init(endpoint: String) throws {
@@ -30,11 +31,9 @@ public final class ControlServer {
         switch command {
         case "status":
             reply = report().json()
-        #if DEBUG
-        case "fault silence-proxy":
+        case "fault silence-proxy" where onFault != nil:
             onFault?()
             reply = Array(#"{"fault":"silence-proxy"}"#.utf8)
-        #endif
         default:
             reply = Array(#"{"error":"unknown command"}"#.utf8)
         }

@@ -101,13 +101,18 @@ public final class Supervisor {
         crashLoop = CrashLoopDetector(limit: configuration.restart.maxFailedStarts)
         watchdogInterval = notifier.watchdogInterval
         slots = Self.freshSlots(for: configuration)
-        #if DEBUG
-        control?.onFault = { [broker, logger] in
-            logger.warning("Test fault: silencing the proxy thread")
-            broker.silenceProxyForTesting()
+        if Self.faultsEnabled {
+            control?.onFault = { [broker, logger] in
+                logger.warning("Test fault: silencing the proxy thread")
+                broker.silenceProxyForTesting()
+            }
         }
-        #endif
     }
+
+    /// The fault switch the tests use to prove the watchdog (`fault silence-proxy` on the
+    /// control socket). Off unless the daemon is started with FILER_TEST_FAULTS=1, which
+    /// no shipped file sets; even then only root and the service's user can reach it.
+    static let faultsEnabled = environmentValue("FILER_TEST_FAULTS") == "1"
 
     private static func freshSlots(for configuration: Configuration) -> [Slot] {
         let slot = Slot(process: nil, restartAt: .now(), backoff: RestartBackoff(policy: configuration.restart))

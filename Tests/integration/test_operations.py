@@ -192,7 +192,7 @@ def test_max_requests_recycles_workers_without_losing_requests(daemons):
 
 
 def test_watchdog_is_fed_while_healthy_and_not_after_the_proxy_dies(daemons):
-    d = daemons.start(workers=2, env={"WATCHDOG_USEC": "1000000"})
+    d = daemons.start(workers=2, env={"WATCHDOG_USEC": "1000000", "FILER_TEST_FAULTS": "1"})
     start = len(d.notify.snapshot())
     assert d.notify.wait_for(lambda e: e["fields"].get("WATCHDOG") == "1", timeout=3, start=start), \
         [e["text"] for e in d.notify.snapshot()]
@@ -204,8 +204,7 @@ def test_watchdog_is_fed_while_healthy_and_not_after_the_proxy_dies(daemons):
     sock.connect(control_endpoint(d))
     sock.send(b"fault silence-proxy")
     assert sock.poll(3000)
-    if b"unknown command" in sock.recv():
-        pytest.skip("the fault switch exists in debug builds only")
+    assert sock.recv() == b'{"fault":"silence-proxy"}'
     assert d.wait_log(rb"does not answer; the watchdog is no longer fed", timeout=5), d.log_text()[-2000:]
     after = len(d.notify.snapshot())
     time.sleep(1.5)
@@ -329,3 +328,16 @@ def test_a_service_manager_that_does_not_read_cannot_stall_the_daemon(daemons):
         assert d.wait_exit(10) == 0, "SIGTERM was not handled: the master is stuck notifying"
     finally:
         unread.close()
+
+
+def test_the_fault_switch_is_off_unless_asked_for(daemons):
+    d = daemons.start(workers=1)
+    context = zmq.Context.instance()
+    sock = context.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(control_endpoint(d))
+    sock.send(b"fault silence-proxy")
+    assert sock.poll(3000)
+    assert b"unknown command" in sock.recv()
+    raw, _ = request_json(d.endpoint, {"path": "hello.txt"})
+    check_content(raw, HELLO)

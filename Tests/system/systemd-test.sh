@@ -35,6 +35,7 @@ failed=0
 T=""
 NSPAWN_PID=""
 CT_PID=""
+LOAD_PID=""
 MACHINE="filer-test-$$-${RANDOM}"
 
 ok() { passed=$((passed + 1)); echo "ok - $*"; }
@@ -150,6 +151,45 @@ if reply.get("content") != expected or not isinstance(reply.get("pid"), int) \
     sys.exit("unexpected reply: " + sys.argv[1])
 EOF
 }
+
+# load_start SECONDS OUT: plain REQ clients with no retries send requests from the
+# host for SECONDS (bounded), in the background; OUT gets a JSON summary:
+# sent, received, lost (no reply within 5 s), errors (a reply that is not the file).
+load_start() {
+    "$PYTHON" - "$ENDPOINT" "$1" "$2" "$T/hello.txt" <<'EOF' &
+import json, sys, threading, time, zmq
+endpoint, seconds, out, expected = sys.argv[1], float(sys.argv[2]), sys.argv[3], open(sys.argv[4]).read()
+counts = {"sent": 0, "received": 0, "lost": 0, "errors": 0}
+lock = threading.Lock()
+def client():
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.send_json({"path": "hello.txt"})
+        with lock:
+            counts["sent"] += 1
+        if not sock.poll(5000):
+            with lock:
+                counts["lost"] += 1
+            return
+        reply = sock.recv_json()
+        with lock:
+            counts["received"] += 1
+            if reply.get("content") != expected:
+                counts["errors"] += 1
+    sock.close()
+threads = [threading.Thread(target=client) for _ in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+json.dump(counts, open(out, "w"))
+EOF
+    LOAD_PID=$!
+}
+
+# load_result OUT FIELD: one number of the summary.
+load_result() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # --- the journal -----------------------------------------------------------
 
@@ -462,6 +502,62 @@ stays_active() {
 check "reload: filer.service is active again and stays active" stays_active
 check "reload: requests still succeed" request_ok hello.txt "$T/hello.txt"
 
+# --- operations: status, reload under load, the watchdog -------------------
+
+status_out=$(in_ct filer status 2>&1)
+if [[ "$status_out" =~ workers\ +([0-9]+)/([0-9]+)\ online ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] &&
+    grep -q "config     /etc/filer/filer.yaml" <<<"$status_out"; then
+    ok "status: filer status inside the container shows every worker online"
+else
+    not_ok "status: filer status inside the container shows every worker online"
+    diag <<<"$status_out"
+fi
+status_state() { in_ct filer status --json | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["state"])'; }
+check "status: filer status --json says ready" test "$(status_state)" = ready
+
+load_start 6 "$T/load-reload.json"
+sleep 1.5
+check "reload under load: systemctl reload filer succeeds" in_ct systemctl reload filer.service
+wait "$LOAD_PID"
+sent=$(load_result "$T/load-reload.json" sent) lost=$(load_result "$T/load-reload.json" lost)
+errors=$(load_result "$T/load-reload.json" errors)
+check "reload under load: every request got its reply (sent $sent, lost $lost, wrong $errors)" \
+    test "$lost" = 0 -a "$errors" = 0 -a "$sent" -gt 100
+check "reload under load: the journal says the workers were replaced (Reloaded)" \
+    wait_for 10 journal_mentions "Reloaded:"
+check "reload under load: filer.service is active" stays_active
+
+# The watchdog, for real: a drop-in shortens WatchdogSec and turns on the test-only
+# fault switch, which ends the proxy thread behind the supervisor's back. The pings
+# must stop, and systemd must kill and restart the service.
+in_ct mkdir -p /etc/systemd/system/filer.service.d
+in_ct sh -c 'printf "[Service]\nWatchdogSec=3s\nEnvironment=FILER_TEST_FAULTS=1\n" > /etc/systemd/system/filer.service.d/watchdog-test.conf'
+in_ct systemctl daemon-reload
+in_ct systemctl restart filer.service
+check "watchdog: filer restarted with WatchdogSec=3s" wait_for 15 is_active active
+pid_before=$(show MainPID) restarts_before=$(show NRestarts)
+fault_reply=$(in_ct "$PYTHON" -c '
+import zmq
+sock = zmq.Context().socket(zmq.REQ)
+sock.setsockopt(zmq.LINGER, 0)
+sock.connect("ipc:///run/filer/control.ipc")
+sock.send(b"fault silence-proxy")
+print(sock.recv().decode() if sock.poll(3000) else "no reply")
+' 2>&1)
+check "watchdog: the fault switch silenced the proxy ($fault_reply)" test "$fault_reply" = '{"fault":"silence-proxy"}'
+restarted_by_watchdog() {
+    [ "$(show NRestarts)" -gt "$restarts_before" ] && [ "$(show MainPID)" != "$pid_before" ] && is_active active
+}
+check "watchdog: systemd killed and restarted the service (NRestarts $restarts_before -> $(show NRestarts))" \
+    wait_for 30 restarted_by_watchdog
+check "watchdog: the journal shows the watchdog timeout" \
+    eval 'in_ct journalctl -u filer.service --no-pager | grep -q "Watchdog timeout"'
+check "watchdog: requests succeed again" wait_for 10 request_ok hello.txt "$T/hello.txt"
+in_ct rm -rf /etc/systemd/system/filer.service.d
+in_ct systemctl daemon-reload
+in_ct systemctl restart filer.service
+check "watchdog: back to the shipped unit, active" wait_for 15 is_active active
+
 # --- upgrade -----------------------------------------------------------------
 
 # Installing the package again is an upgrade as far as the maintainer scripts
@@ -480,7 +576,15 @@ check "upgrade: requests still succeed" request_ok hello.txt "$T/hello.txt"
 
 # --- stop --------------------------------------------------------------------
 
-check "stop: systemctl stop filer succeeds" in_ct systemctl stop filer.service
+load_start 4 "$T/load-stop.json"
+sleep 1.5
+check "stop: systemctl stop filer under load succeeds" in_ct systemctl stop filer.service
+wait "$LOAD_PID"
+received=$(load_result "$T/load-stop.json" received) errors=$(load_result "$T/load-stop.json" errors)
+# Requests still waiting in the frontend when it closed go unanswered (clients
+# retry); every reply that came was the file.
+check "stop: under load, every reply was right (received $received, wrong $errors)" \
+    test "$errors" = 0 -a "$received" -gt 100
 check "stop: filer.service is inactive" is_active inactive
 result=$(show Result) exec_status=$(show ExecMainStatus)
 check "stop: the daemon exited cleanly (Result=$result, ExecMainStatus=$exec_status)" \
