@@ -548,8 +548,12 @@ check "watchdog: the fault switch silenced the proxy ($fault_reply)" test "$faul
 restarted_by_watchdog() {
     [ "$(show NRestarts)" -gt "$restarts_before" ] && [ "$(show MainPID)" != "$pid_before" ] && is_active active
 }
-check "watchdog: systemd killed and restarted the service (NRestarts $restarts_before -> $(show NRestarts))" \
-    wait_for 30 restarted_by_watchdog
+if wait_for 30 restarted_by_watchdog; then
+    ok "watchdog: systemd killed and restarted the service (NRestarts $restarts_before -> $(show NRestarts), MainPID $pid_before -> $(show MainPID))"
+else
+    not_ok "watchdog: systemd killed and restarted the service (NRestarts $restarts_before -> $(show NRestarts))"
+    dump_unit_state
+fi
 check "watchdog: the journal shows the watchdog timeout" \
     eval 'in_ct journalctl -u filer.service --no-pager | grep -q "Watchdog timeout"'
 check "watchdog: requests succeed again" wait_for 10 request_ok hello.txt "$T/hello.txt"
