@@ -16,7 +16,7 @@ import pytest
 import zmq
 
 from served_root import HELLO
-from filerproc import check_content, pid_gone, request_json, run_cli, wait_until
+from filerproc import check_content, free_port, pid_gone, request_json, run_cli, wait_until
 
 
 class Load:
@@ -341,3 +341,41 @@ def test_the_fault_switch_is_off_unless_asked_for(daemons):
     assert b"unknown command" in sock.recv()
     raw, _ = request_json(d.endpoint, {"path": "hello.txt"})
     check_content(raw, HELLO)
+
+
+def test_a_second_sigterm_ends_stragglers_at_once(daemons):
+    d = daemons.start(workers=2, config={"stop_timeout": "30s"})
+    stuck = d.online_pids()[0]
+    os.kill(stuck, signal.SIGSTOP)  # it cannot finish, so the stop waits for it
+    try:
+        d.send_signal(signal.SIGTERM)
+        assert d.wait_exit(1.5) is None, "the stop did not wait for the stuck worker"
+        d.send_signal(signal.SIGTERM)
+        assert d.wait_exit(5) == 0, d.log_text()[-2000:]
+        assert re.search(r"Killing worker %d: a second SIGTERM arrived" % stuck, d.log_text())
+        assert wait_until(lambda: pid_gone(stuck), 2)
+    finally:
+        if not pid_gone(stuck):
+            os.kill(stuck, signal.SIGCONT)
+
+
+def test_reload_rebinds_a_changed_frontend(daemons):
+    d = daemons.start(workers=1)
+    old = d.endpoint
+    port = free_port()
+    new = f"tcp://127.0.0.1:{port}"
+    d.config_path.write_text(re.sub(r"(?m)^frontend: .*$", f"frontend: {new}", d.config_path.read_text()))
+    start = len(d.notify.snapshot())
+    d.send_signal(signal.SIGHUP)
+    assert ready_after(d, start), d.log_text()[-2000:]
+    raw, _ = request_json(new, {"path": "hello.txt"})
+    check_content(raw, HELLO)
+    assert status_json(d)["frontends"] == [new]
+    # The old endpoint is released: nothing answers there any more.
+    context = zmq.Context.instance()
+    sock = context.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(old)
+    sock.send(b'{"path":"hello.txt"}')
+    assert not sock.poll(500), "the old frontend still answers after the reload"
+    sock.close()
