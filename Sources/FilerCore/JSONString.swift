@@ -98,6 +98,11 @@ enum Base64 {
 
     private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
+    /// Every 12 bits of input as its two characters, first one in the low byte (8 KiB).
+    private static let pairs: [UInt16] = (0..<4096).map { twelve in
+        UInt16(alphabet.utf8Start[twelve >> 6]) | UInt16(alphabet.utf8Start[twelve & 0x3F]) << 8
+    }
+
     /// Writes `data` as base64 at `output`, which has room for `encodedCount(data.count)` bytes.
     static func write(_ data: UnsafeRawBufferPointer, to output: UnsafeMutableRawPointer) -> Int {
         let table = alphabet.utf8Start
@@ -105,6 +110,21 @@ enum Base64 {
         let count = data.count
         var i = 0
         var o = 0
+        // Six input bytes at a time: one 8-byte load (big-endian, so the six are the top
+        // 48 bits), four lookups of two characters each, one 8-byte store.
+        pairs.withUnsafeBufferPointer { pairs in
+            while i + 8 <= count {
+                let bits = UInt64(bigEndian: data.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let first = UInt64(pairs[Int(truncatingIfNeeded: bits >> 52) & 0xFFF])
+                let second = UInt64(pairs[Int(truncatingIfNeeded: bits >> 40) & 0xFFF])
+                let third = UInt64(pairs[Int(truncatingIfNeeded: bits >> 28) & 0xFFF])
+                let fourth = UInt64(pairs[Int(truncatingIfNeeded: bits >> 16) & 0xFFF])
+                let word = first | second << 16 | third << 32 | fourth << 48
+                (output + o).storeBytes(of: word.littleEndian, as: UInt64.self)
+                i += 6
+                o += 8
+            }
+        }
         while i + 3 <= count {
             let chunk = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2])
             out[o] = table[Int(chunk >> 18)]
