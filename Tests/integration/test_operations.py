@@ -81,6 +81,19 @@ def control_endpoint(d) -> str:
     return f"ipc://{d.tmp}/run/control.ipc"
 
 
+def control_request(d, command: bytes) -> bytes:
+    """One command to the daemon's control socket, as `filer status` sends one."""
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(control_endpoint(d))
+    try:
+        sock.send(command)
+        assert sock.poll(3000), f"no answer to {command!r} on the control socket"
+        return sock.recv()
+    finally:
+        sock.close()
+
+
 def status_json(d) -> dict:
     result = run_cli(["status", "--json", "--control", control_endpoint(d)])
     assert result.returncode == 0, result.stderr.decode()
@@ -198,13 +211,7 @@ def test_watchdog_is_fed_while_healthy_and_not_after_the_proxy_dies(daemons):
         [e["text"] for e in d.notify.snapshot()]
     for pid in d.online_pids():
         assert "WATCHDOG_USEC" not in open(f"/proc/{pid}/environ", "rb").read().decode(errors="replace")
-    context = zmq.Context.instance()
-    sock = context.socket(zmq.REQ)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(control_endpoint(d))
-    sock.send(b"fault silence-proxy")
-    assert sock.poll(3000)
-    assert sock.recv() == b'{"fault":"silence-proxy"}'
+    assert control_request(d, b"fault silence-proxy") == b'{"fault":"silence-proxy"}'
     assert d.wait_log(rb"does not answer; the watchdog is no longer fed", timeout=5), d.log_text()[-2000:]
     after = len(d.notify.snapshot())
     time.sleep(1.5)
@@ -332,13 +339,7 @@ def test_a_service_manager_that_does_not_read_cannot_stall_the_daemon(daemons):
 
 def test_the_fault_switch_is_off_unless_asked_for(daemons):
     d = daemons.start(workers=1)
-    context = zmq.Context.instance()
-    sock = context.socket(zmq.REQ)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(control_endpoint(d))
-    sock.send(b"fault silence-proxy")
-    assert sock.poll(3000)
-    assert b"unknown command" in sock.recv()
+    assert b"unknown command" in control_request(d, b"fault silence-proxy")
     raw, _ = request_json(d.endpoint, {"path": "hello.txt"})
     check_content(raw, HELLO)
 
