@@ -74,9 +74,7 @@ public struct Worker: ~Copyable {
             let socket = try Socket(context, .reply)
             // Let the last reply reach the master after SIGTERM, but not forever.
             try socket.setLinger(milliseconds: 2_000)
-            let monitor = try Monitor(socket, context: context, mask: Monitor.handshakeSucceeded)
-            try socket.connect(options.backend)
-            guard try monitor.wait(for: Monitor.handshakeSucceeded, timeoutMilliseconds: Self.connectTimeoutMilliseconds) else {
+            guard try Self.connect(socket, to: options.backend, context: context) else {
                 return fail("cannot connect to the backend \(options.backend)", code: ExitCode.cannotReachBackend)
             }
             report(.online)
@@ -84,6 +82,16 @@ public struct Worker: ~Copyable {
         } catch {
             return fail("\(error)", code: ExitCode.failed)
         }
+    }
+
+    /// Connects to the backend and waits for the ZeroMQ handshake to complete: only then
+    /// can the master's DEALER hand the worker requests, so only then is it online.
+    /// The monitor is attached before connecting, so the event cannot come too early.
+    /// - Returns: whether the handshake completed in time.
+    private static func connect(_ socket: Socket, to backend: String, context: Context) throws(ZeroMQError) -> Bool {
+        let monitor = try Monitor(socket, context: context, mask: Monitor.handshakeSucceeded)
+        try socket.connect(backend)
+        return try monitor.wait(for: Monitor.handshakeSucceeded, timeoutMilliseconds: connectTimeoutMilliseconds)
     }
 
     private func serve(

@@ -3,6 +3,7 @@ public import CZeroMQ
 /// Watches a socket's connection events (zmq_socket_monitor) through a PAIR socket.
 public final class Monitor {
     private let events: Socket
+    private let watched: Socket
 
     public static let handshakeSucceeded = ZMQ_EVENT_HANDSHAKE_SUCCEEDED
 
@@ -10,8 +11,14 @@ public final class Monitor {
     public init(_ socket: Socket, context: Context, mask: Int32) throws(ZeroMQError) {
         let endpoint = "inproc://monitor-\(UInt(bitPattern: socket.handle))"
         try checked("zmq_socket_monitor") { zmq_socket_monitor(socket.handle, endpoint, mask) }
+        watched = socket
         events = try Socket(context, .pair)
         try events.connect(endpoint)
+    }
+
+    /// Stops the monitoring: once the awaited event came, later ones would only queue up.
+    deinit {
+        _ = zmq_socket_monitor(watched.handle, nil, 0)
     }
 
     /// Waits up to `timeoutMilliseconds` for an event in `mask`.
