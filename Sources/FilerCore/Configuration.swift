@@ -66,16 +66,26 @@ public struct HealthPolicy: Equatable, Sendable {
     public init() {}
 }
 
-/// Where the default ipc endpoint lives: systemd's RuntimeDirectory when run by it.
+/// Where the default ipc endpoints live: the service's runtime directory.
 public enum RuntimeDirectory {
     public static func path() -> String {
-        if let directory = environmentValue("RUNTIME_DIRECTORY"), !directory.isEmpty {
+        let names = ["RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"]
+        let environment = Dictionary(uniqueKeysWithValues: names.compactMap { name in
+            environmentValue(name).map { (name, $0) }
+        })
+        return path(environment: environment, isRoot: geteuidIsRoot(), uid: currentUID())
+    }
+
+    /// systemd's RuntimeDirectory= for the service; then /run/filer for root, so that an
+    /// operator's `filer status` finds the service's socket even from a login session
+    /// (which sets XDG_RUNTIME_DIR=/run/user/0); then the user's own runtime directory.
+    static func path(environment: [String: String], isRoot: Bool, uid: UInt32) -> String {
+        if let directory = environment["RUNTIME_DIRECTORY"], !directory.isEmpty {
             // systemd may list several, separated by colons; ours is the first.
             return String(directory.split(separator: ":")[0])
         }
-        if let user = environmentValue("XDG_RUNTIME_DIR"), !user.isEmpty {
-            return user + "/filer"
-        }
-        return geteuidIsRoot() ? "/run/filer" : "/tmp/filer-\(currentUID())"
+        if isRoot { return "/run/filer" }
+        if let user = environment["XDG_RUNTIME_DIR"], !user.isEmpty { return user + "/filer" }
+        return "/tmp/filer-\(uid)"
     }
 }

@@ -130,6 +130,15 @@ import Testing
         #expect(try load(ConfigurationPrinter.yaml(configuration)) == configuration)
     }
 
+    @Test func theRuntimeDirectoryIsTheServicesForRootEvenInALoginSession() {
+        let session = ["XDG_RUNTIME_DIR": "/run/user/0"]
+        #expect(RuntimeDirectory.path(environment: ["RUNTIME_DIRECTORY": "/run/filer"], isRoot: false, uid: 107) == "/run/filer")
+        #expect(RuntimeDirectory.path(environment: ["RUNTIME_DIRECTORY": "/run/a:/run/b"], isRoot: true, uid: 0) == "/run/a")
+        #expect(RuntimeDirectory.path(environment: session, isRoot: true, uid: 0) == "/run/filer")
+        #expect(RuntimeDirectory.path(environment: ["XDG_RUNTIME_DIR": "/run/user/1000"], isRoot: false, uid: 1000) == "/run/user/1000/filer")
+        #expect(RuntimeDirectory.path(environment: [:], isRoot: false, uid: 1000) == "/tmp/filer-1000")
+    }
+
     private func readShipped() throws -> String {
         let source = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
         return try readFile("/" + source + "/config/filer.yaml")

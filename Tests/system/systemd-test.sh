@@ -504,7 +504,8 @@ check "reload: requests still succeed" request_ok hello.txt "$T/hello.txt"
 
 # --- operations: status, reload under load, the watchdog -------------------
 
-status_out=$(in_ct filer status 2>&1)
+# As an operator would: root in a login session, where XDG_RUNTIME_DIR is set.
+status_out=$(in_ct env XDG_RUNTIME_DIR=/run/user/0 filer status 2>&1)
 if [[ "$status_out" =~ workers\ +([0-9]+)/([0-9]+)\ online ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] &&
     grep -q "config     /etc/filer/filer.yaml" <<<"$status_out"; then
     ok "status: filer status inside the container shows every worker online"
