@@ -473,6 +473,7 @@ public final class Supervisor {
             }
         }
         configuration = next
+        LoggingSetup.setLevel(next.logLevel)
         crashLoop = CrashLoopDetector(limit: next.restart.maxFailedStarts)
         for slot in slots { if let process = slot.process { replaced.append(process) } }
         slots = Self.freshSlots(for: next)

@@ -14,7 +14,12 @@ public struct FilerLogHandler: LogHandler {
         case stderr
     }
 
-    public var logLevel: Logger.Level = .info
+    /// The process's level (`LoggingSetup.setLevel`), unless this logger set its own.
+    public var logLevel: Logger.Level {
+        get { ownLevel ?? LoggingSetup.level }
+        set { ownLevel = newValue }
+    }
+    private var ownLevel: Logger.Level?
     public var metadata: Logger.Metadata = [:]
     private let identifier: String
     private let destination: Destination

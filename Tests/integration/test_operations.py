@@ -380,3 +380,15 @@ def test_reload_rebinds_a_changed_frontend(daemons):
     sock.send(b'{"path":"hello.txt"}')
     assert not sock.poll(500), "the old frontend still answers after the reload"
     sock.close()
+
+
+def test_reload_applies_a_new_log_level_to_the_master_too(daemons):
+    d = daemons.start(workers=1, config={"log_level": "info"})
+    request_json(d.endpoint, {"path": "hello.txt"})
+    assert b" debug " not in d.log()
+    d.config_path.write_text(re.sub(r"(?m)^log_level: .*$", "log_level: debug", d.config_path.read_text()))
+    start = len(d.notify.snapshot())
+    d.send_signal(signal.SIGHUP)
+    assert ready_after(d, start), d.log_text()[-2000:]
+    # The master's own lines (its pid) come at debug level now, not only the new workers'.
+    assert re.search(rb"debug filer\[%d\]: Worker \d+ started" % d.pid, d.log()), d.log_text()[-2000:]
