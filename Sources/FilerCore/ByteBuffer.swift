@@ -63,13 +63,4 @@ public final class ByteBuffer {
         count += length
     }
 
-    /// Appends text, growing the buffer if need be.
-    func append(_ text: String) {
-        var text = text
-        text.withUTF8 { utf8 in
-            reserve(count + utf8.count)
-            if let base = utf8.baseAddress { (storage + count).copyMemory(from: base, byteCount: utf8.count) }
-            count += utf8.count
-        }
-    }
 }

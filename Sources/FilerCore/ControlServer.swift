@@ -1,6 +1,6 @@
 import Glibc
 import Posix
-public import ZeroMQ
+import ZeroMQ
 
 /// The master's control endpoint, which `filer status` asks. An ipc socket is created
 /// under umask 077 (mode 0700), so only the service's user (and root) can connect.

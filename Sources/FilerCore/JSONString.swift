@@ -46,8 +46,6 @@ enum JSONString {
         return count
     }
 
-    static func needsEscape(_ word: UInt64) -> Bool { specialMask(word) != 0 }
-
     /// The high bit of each of eight bytes that is below 0x20, a quote or a backslash
     /// (the classic SWAR tests "has a byte less than n" and "has a zero byte"), so plain
     /// text is skipped eight bytes at a time. Bytes above a flagged one may be flagged

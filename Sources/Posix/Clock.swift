@@ -1,4 +1,4 @@
-public import Glibc
+import Glibc
 import CFilerLinux
 
 /// Monotonic time, for timeouts and intervals that must not jump with the wall clock.

@@ -1,4 +1,4 @@
-public import Glibc
+import Glibc
 import CFilerLinux
 
 /// An open file descriptor that this value owns: it is closed exactly once,

@@ -1,4 +1,4 @@
-public import Glibc
+import Glibc
 import CFilerLinux
 
 /// How a child process ended.

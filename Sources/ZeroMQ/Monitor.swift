@@ -1,4 +1,4 @@
-public import CZeroMQ
+import CZeroMQ
 
 /// Watches a socket's connection events (zmq_socket_monitor) through a PAIR socket.
 public final class Monitor {

@@ -1,4 +1,4 @@
-public import CZeroMQ
+import CZeroMQ
 
 /// zmq_poll over sockets and plain file descriptors together. The poll items are
 /// built once, when sources are added, so a loop that waits on the same sources

@@ -1,4 +1,4 @@
-public import CZeroMQ
+import CZeroMQ
 import Glibc
 
 /// A ZeroMQ socket, closed exactly once when the value goes away.
@@ -48,10 +48,6 @@ public final class Socket: @unchecked Sendable {
 
     public func unbind(_ endpoint: String) throws(ZeroMQError) {
         try checked("zmq_unbind(\(endpoint))") { zmq_unbind(handle, endpoint) }
-    }
-
-    public func disconnect(_ endpoint: String) throws(ZeroMQError) {
-        try checked("zmq_disconnect(\(endpoint))") { zmq_disconnect(handle, endpoint) }
     }
 
     /// The endpoint actually bound last (resolves `tcp://127.0.0.1:*`).

@@ -13,8 +13,6 @@ public struct ZeroMQError: Error, CustomStringConvertible, Equatable {
 
     /// The context was terminated: the normal end of a blocking call at shutdown.
     public var isTerminated: Bool { errno == ETERM }
-    /// A non-blocking call found nothing to do.
-    public var isWouldBlock: Bool { errno == EAGAIN }
 
     public var description: String {
         "\(call): \(String(cString: zmq_strerror(errno)))"

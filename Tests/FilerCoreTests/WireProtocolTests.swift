@@ -112,7 +112,10 @@ import Testing
                 bytes[position] = UInt8(value)
                 let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
                 let expected = value < 0x20 || value == 0x22 || value == 0x5C
-                #expect(JSONString.needsEscape(word) == expected, "byte \(value) at \(position)")
+                let mask = JSONString.specialMask(word)
+                #expect((mask != 0) == expected, "byte \(value) at \(position)")
+                // The escaping jumps to the lowest flag: it must be the real byte.
+                if expected { #expect(mask.trailingZeroBitCount >> 3 == position, "byte \(value) at \(position)") }
             }
         }
     }
