@@ -551,7 +551,7 @@ public final class Supervisor {
         let state =
             stopDeadline != nil ? "stopping" : reloading ? "reloading" : readySent ? "ready" : "starting"
         return StatusReport(
-            version: Filer.version, masterPID: getpid(), state: state, uptimeSeconds: now.seconds(since: startedAt),
+            version: filerVersion, masterPID: getpid(), state: state, uptimeSeconds: now.seconds(since: startedAt),
             configFile: configFile, frontends: configuration.frontends, backend: broker.backend,
             root: configuration.root, workersExpected: slots.count, workersOnline: onlineWorkers, restarts: restarts,
             requestsServed: statistics.frontendMessagesOut,
@@ -580,9 +580,4 @@ public final class Supervisor {
         if notifier.hasWaiting { timeout = min(timeout, 100) }
         return timeout
     }
-}
-
-/// The product's identity, shared by the CLI and `filer status`.
-public enum Filer {
-    public static let version = "0.1.0"
 }

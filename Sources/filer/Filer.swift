@@ -15,7 +15,7 @@ struct Filer: ParsableCommand {
             Clients send {"path": "FILE"} to the frontend and get the file back as JSON. \
             The master forwards requests to one worker process per CPU.
             """,
-        version: FilerCore.Filer.version,
+        version: filerVersion,
         subcommands: [Serve.self, Get.self, Status.self, CheckConfig.self, WorkerRole.self]
     )
 }

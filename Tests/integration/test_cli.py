@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from pathlib import Path
 
 from served_root import BINARY, HELLO, UTF8_TEXT
 import filerproc
@@ -85,6 +86,10 @@ def test_version():
     r = run_cli(["--version"])
     assert r.returncode == 0, f"--version exit {r.returncode}: {r.stderr.decode()}"
     assert re.search(rb"\d+\.\d+", r.stdout), f"--version prints no version: {r.stdout!r}"
+    # The package is built from this tree: its version must be the binary's.
+    changelog = (Path(__file__).resolve().parents[2] / "debian" / "changelog").read_text()
+    packaged = re.match(r"filer \(([^)]+)\)", changelog).group(1)
+    assert r.stdout.decode().strip() == packaged, f"--version {r.stdout!r}, debian/changelog {packaged}"
 
 
 def test_get_waits_for_a_server_that_starts_late(daemons):
