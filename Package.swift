@@ -41,11 +41,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // The filer itself: configuration, wire codec, confined reads, broker, supervisor, worker.
+        // The wire protocol: the request parser and the reply writer, no system calls.
+        .target(name: "FilerProtocol", swiftSettings: strictSettings),
+
+        // The filer itself: configuration, confined reads, broker, supervisor, worker.
         .target(
             name: "FilerCore",
             dependencies: [
-                "Posix", "ZeroMQ", "Systemd",
+                "FilerProtocol", "Posix", "ZeroMQ", "Systemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -54,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "filer",
             dependencies: [
-                "FilerCore", "Systemd", "ZeroMQ", "Posix",
+                "FilerCore", "FilerProtocol", "Systemd", "ZeroMQ", "Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -67,9 +70,10 @@ let package = Package(
             dependencies: ["Systemd", "Posix", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "FilerProtocolTests", dependencies: ["FilerProtocol"], swiftSettings: strictSettings),
         .testTarget(
             name: "FilerCoreTests",
-            dependencies: ["FilerCore", "Posix", "ZeroMQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FilerCore", "FilerProtocol", "Posix", "ZeroMQ", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
     ]

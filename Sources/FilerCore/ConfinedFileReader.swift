@@ -1,5 +1,20 @@
 import Glibc
 public import Posix
+public import FilerProtocol
+
+/// Why a file could not be read: an errno value (`EXDEV` for a path that leads outside
+/// the root, `EFBIG` for one over the size limit, `EISDIR`, ...) and what it concerns.
+/// The protocol layer turns it into a reply's code and message.
+public struct ReadError: Error, Equatable {
+    public let errno: Int32
+    /// What failed, for the message: a call ("openat2") or a detail ("is 2048 bytes").
+    public let detail: String
+
+    public init(errno: Int32, detail: String) {
+        self.errno = errno
+        self.detail = detail
+    }
+}
 
 /// Reads regular files beneath one directory and nowhere else.
 ///
@@ -23,9 +38,8 @@ public struct ConfinedFileReader: ~Copyable {
 
     /// Reads the file `path` names beneath the root into `buffer` (replacing its contents).
     /// `a.txt` and `/a.txt` both name `<root>/a.txt`.
-    /// - Throws: `FileError` with the code the reply carries.
-    public func read(_ path: String, into buffer: ByteBuffer) throws(FileError) {
-        guard !path.utf8.contains(0) else { throw .badRequest("the path contains a NUL byte") }
+    public func read(_ path: String, into buffer: ByteBuffer) throws(ReadError) {
+        guard !path.utf8.contains(0) else { throw ReadError(errno: EINVAL, detail: "the path contains a NUL byte") }
         var relative = Substring(path)
         while relative.hasPrefix("/") { relative = relative.dropFirst() }
         let name = relative.isEmpty ? "." : String(relative)
@@ -35,37 +49,36 @@ public struct ConfinedFileReader: ~Copyable {
             // O_NONBLOCK: opening a FIFO must not wait for a writer.
             file = try Files.openBeneath(root, path: name, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY)
         } catch {
-            throw Self.openFailure(error, path: path)
+            throw ReadError(errno: error.errno, detail: error.call)
         }
         let info: stat
         do throws(SystemError) {
             info = try Files.status(of: file)
         } catch {
-            throw FileError("EIO", "\(path): \(error)")
+            throw ReadError(errno: error.errno, detail: error.call)
         }
         switch info.st_mode & S_IFMT {
         case S_IFREG: break
-        case S_IFDIR: throw FileError("EISDIR", "\(path) is a directory")
-        default: throw FileError("EACCES", "\(path) is not a regular file")
+        case S_IFDIR: throw ReadError(errno: EISDIR, detail: "a directory")
+        default: throw ReadError(errno: EACCES, detail: "not a regular file")
         }
         if Int(info.st_size) > maxFileSize {
-            throw FileError("EFBIG", "\(path) is \(info.st_size) bytes, over the limit of \(maxFileSize)")
+            throw ReadError(errno: EFBIG, detail: "\(info.st_size) bytes, over the limit of \(maxFileSize)")
         }
-        try readAll(file, path: path, expected: Int(info.st_size), into: buffer)
+        try readAll(file, expected: Int(info.st_size), into: buffer)
     }
 
     /// Reads to end of file: the file may have grown or shrunk since fstat.
     private func readAll(
-        _ file: borrowing FileDescriptor, path: String, expected: Int, into buffer: ByteBuffer
-    ) throws(FileError) {
+        _ file: borrowing FileDescriptor, expected: Int, into buffer: ByteBuffer
+    ) throws(ReadError) {
+        let grewTooBig = ReadError(errno: EFBIG, detail: "grew over the limit of \(maxFileSize) bytes")
         buffer.count = 0
         // One byte beyond the expected size tells growth from end of file.
         buffer.reserve(min(expected, maxFileSize) + 1)
         while true {
             if buffer.count == buffer.capacity {
-                guard buffer.count <= maxFileSize else {
-                    throw FileError("EFBIG", "\(path) grew over the limit of \(maxFileSize) bytes")
-                }
+                guard buffer.count <= maxFileSize else { throw grewTooBig }
                 buffer.reserve(min(buffer.capacity * 2, maxFileSize + 1))
             }
             let spare = buffer.spare
@@ -73,22 +86,28 @@ public struct ConfinedFileReader: ~Copyable {
             if got == 0 { break }
             if got < 0 {
                 if errno == EINTR { continue }
-                throw FileError("EIO", "\(path): \(SystemError("read"))")
+                throw ReadError(errno: errno, detail: "read")
             }
             buffer.count += got
         }
-        if buffer.count > maxFileSize {
-            throw FileError("EFBIG", "\(path) grew over the limit of \(maxFileSize) bytes")
-        }
+        if buffer.count > maxFileSize { throw grewTooBig }
     }
+}
 
-    static func openFailure(_ error: SystemError, path: String) -> FileError {
-        switch error.errno {
-        case ENOENT, ENOTDIR: FileError("ENOENT", "no such file: \(path)")
-        case EXDEV, ELOOP: FileError("EACCES", "\(path) leads outside the served directory")
-        case EACCES, EPERM, ENXIO: FileError("EACCES", "permission denied: \(path)")
-        case ENAMETOOLONG: FileError("ENAMETOOLONG", "the path is too long")
-        default: FileError("EIO", "\(path): \(error)")
+extension FileError {
+    /// The reply for a file that could not be read: the errno becomes the code.
+    public init(reading path: String, _ failure: ReadError) {
+        switch failure.errno {
+        case ENOENT, ENOTDIR: self.init(.noSuchFile, "no such file: \(path)")
+        case EXDEV: self.init(.accessDenied, "\(path) leads outside the served directory")
+        case ELOOP: self.init(.symlinkLoop, "\(path): too many levels of symbolic links")
+        case EACCES where failure.detail == "not a regular file": self.init(.accessDenied, "\(path) is not a regular file")
+        case EACCES, EPERM, ENXIO: self.init(.accessDenied, "permission denied: \(path)")
+        case EISDIR: self.init(.isDirectory, "\(path) is a directory")
+        case EFBIG: self.init(.tooBig, "\(path) is \(failure.detail)")
+        case ENAMETOOLONG: self.init(.nameTooLong, "the path is too long")
+        case EINVAL: self.init(.badRequest, failure.detail)
+        default: self.init(.ioError, "\(path): \(SystemError(failure.detail, errno: failure.errno))")
         }
     }
 }

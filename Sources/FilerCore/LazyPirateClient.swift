@@ -52,7 +52,7 @@ public struct LazyPirateClient {
     }
 
     /// What a reply says: the file's bytes, or the server's error.
-    public static func decodeReply(_ reply: [UInt8]) throws(Failure) -> Result<[UInt8], FileError> {
+    public static func decodeReply(_ reply: [UInt8]) throws(Failure) -> Result<[UInt8], ServerError> {
         struct Wire: Decodable {
             struct ErrorBody: Decodable {
                 var code: String
@@ -68,7 +68,7 @@ public struct LazyPirateClient {
         } catch {
             throw .malformedReply("\(error)")
         }
-        if let error = wire.error { return .failure(FileError(error.code, error.message)) }
+        if let error = wire.error { return .failure(ServerError(code: error.code, message: error.message)) }
         guard let content = wire.content else { throw .malformedReply("neither content nor error") }
         if wire.encoding == "base64" {
             guard let data = Data(base64Encoded: content) else { throw .malformedReply("bad base64 content") }
@@ -76,4 +76,11 @@ public struct LazyPirateClient {
         }
         return .success(Array(content.utf8))
     }
+}
+
+/// An error reply as a client reads it: the code stays a string, since a newer server
+/// may send codes this client does not know.
+public struct ServerError: Error, Equatable, Sendable {
+    public var code: String
+    public var message: String
 }

@@ -2,6 +2,7 @@ import Glibc
 public import Logging
 import Posix
 import ZeroMQ
+import FilerProtocol
 
 /// A worker process: one REP socket connected to the backend, answering file
 /// requests until SIGTERM or the master's death.
@@ -150,15 +151,24 @@ public struct Worker: ~Copyable {
         _ frame: UnsafeRawBufferPointer, reader: borrowing ConfinedFileReader, buffer: ByteBuffer,
         reply: ReplyWriter, pid: Int32
     ) {
+        let request: FileRequest
         do throws(FileError) {
-            let request = try RequestDecoder.decode(frame)
-            try reader.read(request.path, into: buffer)
-            reply.writeContent(buffer.bytes, requested: request.encoding, timestamp: epochMilliseconds(), pid: pid)
-            logger.debug("Served", metadata: ["path": "\(request.path)", "bytes": "\(buffer.count)"])
+            request = try FileRequest.decode(frame)
         } catch {
-            reply.writeError(error, timestamp: epochMilliseconds(), pid: pid)
-            logger.debug("Refused", metadata: ["code": "\(error.code)", "reason": "\(error.message)"])
+            return refuse(error, reply: reply, pid: pid)
         }
+        do throws(ReadError) {
+            try reader.read(request.path, into: buffer)
+        } catch {
+            return refuse(FileError(reading: request.path, error), reply: reply, pid: pid)
+        }
+        reply.writeContent(buffer.bytes, requested: request.encoding, timestamp: epochMilliseconds(), pid: pid)
+        logger.debug("Served", metadata: ["path": "\(request.path)", "bytes": "\(buffer.count)"])
+    }
+
+    private func refuse(_ error: FileError, reply: ReplyWriter, pid: Int32) {
+        reply.writeError(error, timestamp: epochMilliseconds(), pid: pid)
+        logger.debug("Refused", metadata: ["code": "\(error.code.rawValue)", "reason": "\(error.message)"])
     }
 
     private func report(_ report: WorkerReport) {

@@ -182,7 +182,7 @@ struct Get: ParsableCommand {
         if let encoding { request["encoding"] = encoding }
         let body = try JSONEncoder().encode(request)
         let client = LazyPirateClient(endpoint: endpoint, timeout: timeout, retries: retries)
-        let outcome: Result<[UInt8], FileError>
+        let outcome: Result<[UInt8], ServerError>
         do {
             outcome = try LazyPirateClient.decodeReply(try client.send(Array(body)))
         } catch {

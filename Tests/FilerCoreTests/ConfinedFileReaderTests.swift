@@ -1,4 +1,5 @@
 @testable import FilerCore
+import FilerProtocol
 import Glibc
 import Testing
 
@@ -24,12 +25,12 @@ import Testing
             try reader.read(path, into: buffer)
             return .success(String(decoding: buffer.bytes, as: UTF8.self))
         } catch {
-            return .failure(error)
+            return .failure(FileError(reading: path, error))
         }
     }
 
     func code(_ path: String) -> String? {
-        if case .failure(let error) = read(path) { return error.code }
+        if case .failure(let error) = read(path) { return error.code.rawValue }
         return nil
     }
 
@@ -58,6 +59,13 @@ import Testing
         #expect(code("missing.txt") == "ENOENT")
         #expect(code("hello.txt/x") == "ENOENT")
         #expect(code("hello\0.txt") == "EBADREQ")
+    }
+
+    /// A loop of symlinks inside the root is a loop, not an escape.
+    @Test func tellsASymlinkLoopFromAnEscape() {
+        symlink("loop-b", root.path + "/loop-a")
+        symlink("loop-a", root.path + "/loop-b")
+        #expect(code("loop-a") == "ELOOP")
     }
 
     @Test func enforcesTheSizeLimit() throws {

@@ -1,40 +1,3 @@
-/// One request: `{"path": "...", "encoding": "utf8" | "base64"}`.
-public struct FileRequest: Equatable, Sendable {
-    public enum Encoding: String, Sendable {
-        case utf8, base64
-    }
-
-    public var path: String
-    /// nil when the request did not ask: UTF-8 if the file is valid UTF-8, else base64.
-    public var encoding: Encoding?
-
-    public init(path: String, encoding: Encoding? = nil) {
-        self.path = path
-        self.encoding = encoding
-    }
-}
-
-/// A reply's error: a code clients can switch on (errno names, plus EBADREQ) and a message.
-public struct FileError: Error, Equatable, Sendable {
-    public var code: String
-    public var message: String
-
-    public init(_ code: String, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public static func badRequest(_ message: String) -> FileError { FileError("EBADREQ", message) }
-}
-
-public enum RequestDecoder {
-    /// Decodes one request frame.
-    /// - Throws: `FileError` with code EBADREQ saying what is wrong with it.
-    public static func decode(_ frame: UnsafeRawBufferPointer) throws(FileError) -> FileRequest {
-        try RequestParser.parse(frame)
-    }
-}
-
 /// Writes replies into a reusable buffer, in the seed's exact shape:
 /// `{"content":"...","timestamp":1700000000000,"pid":1234}`, into one buffer the
 /// worker reuses, so that it stops growing once it has held the largest reply.
@@ -66,7 +29,7 @@ public struct ReplyWriter {
 
     /// An error reply: `{"error":{"code":"ENOENT","message":"..."},"timestamp":...,"pid":...}`.
     public func writeError(_ error: FileError, timestamp: Int64, pid: Int32) {
-        var code = error.code
+        var code = error.code.rawValue
         var message = error.message
         buffer.count = 0
         buffer.append(#"{"error":{"code":""#)

@@ -1,4 +1,4 @@
-@testable import FilerCore
+@testable import FilerProtocol
 import Foundation
 import Testing
 

@@ -1,11 +1,11 @@
-@testable import FilerCore
+@testable import FilerProtocol
 import Foundation
 import Testing
 
 @Suite struct RequestDecoderTests {
     func decode(_ text: String) throws(FileError) -> FileRequest {
         let bytes = Array(text.utf8)
-        let result = bytes.withUnsafeBytes { raw in Result { () throws(FileError) in try RequestDecoder.decode(raw) } }
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(FileError) in try FileRequest.decode(raw) } }
         return try result.get()
     }
 
@@ -26,7 +26,7 @@ import Testing
     ])
     func badRequests(_ text: String) {
         #expect(throws: FileError.self) { try decode(text) }
-        do { _ = try decode(text) } catch { #expect(error.code == "EBADREQ") }
+        do { _ = try decode(text) } catch { #expect(error.code == .badRequest) }
     }
 }
 
@@ -138,7 +138,7 @@ import Testing
 
     @Test func errorReply() throws {
         let writer = ReplyWriter()
-        writer.writeError(FileError("ENOENT", "no such file: \"x\""), timestamp: 5, pid: 7)
+        writer.writeError(FileError(.noSuchFile, "no such file: \"x\""), timestamp: 5, pid: 7)
         let reply = String(decoding: writer.bytes, as: UTF8.self)
         #expect(reply == #"{"error":{"code":"ENOENT","message":"no such file: \"x\""},"timestamp":5,"pid":7}"#)
     }
