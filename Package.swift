@@ -44,26 +44,35 @@ let package = Package(
         // The wire protocol: the request parser and the reply writer, no system calls.
         .target(name: "FilerProtocol", swiftSettings: strictSettings),
 
-        // The filer itself: configuration, confined reads, broker, supervisor, worker.
+        // The configuration: one schema of keys, read from YAML, environment and flags.
+        .target(
+            name: "FilerConfiguration",
+            dependencies: [
+                "Posix", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // The filer itself: confined reads, broker, supervisor, worker.
         .target(
             name: "FilerCore",
             dependencies: [
-                "FilerProtocol", "Posix", "ZeroMQ", "Systemd",
+                "FilerProtocol", "FilerConfiguration", "Posix", "ZeroMQ", "Systemd", "CFilerLinux",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "filer",
             dependencies: [
-                "FilerCore", "FilerProtocol", "Systemd", "ZeroMQ", "Posix",
+                "FilerCore", "FilerProtocol", "FilerConfiguration", "Systemd", "ZeroMQ", "Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
 
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strictSettings),
         .testTarget(
             name: "SystemdTests",
@@ -72,8 +81,13 @@ let package = Package(
         ),
         .testTarget(name: "FilerProtocolTests", dependencies: ["FilerProtocol"], swiftSettings: strictSettings),
         .testTarget(
+            name: "FilerConfigurationTests",
+            dependencies: ["FilerConfiguration", "Posix", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "FilerCoreTests",
-            dependencies: ["FilerCore", "FilerProtocol", "Posix", "ZeroMQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FilerCore", "FilerProtocol", "FilerConfiguration", "Posix", "ZeroMQ", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
     ]

@@ -12,6 +12,9 @@
 #include <sys/un.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <malloc.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -67,6 +70,37 @@ int filer_signalfd_take(int fd) {
         if (got < 0 && errno == EAGAIN) return 0;
         return -1;
     }
+}
+
+int filer_unix_socket_listening(const char *path) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    size_t length = strlen(path);
+    if (length == 0 || length >= sizeof address.sun_path) return -EINVAL;
+    memcpy(address.sun_path, path, length);
+    if (path[0] == '@') address.sun_path[0] = '\0';
+    socklen_t address_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int result;
+    if (connect(fd, (struct sockaddr *)&address, address_length) == 0) result = 1;
+    else if (errno == ECONNREFUSED || errno == ENOENT) result = 0;
+    else result = -errno;
+    close(fd);
+    return result;
+}
+
+int filer_release_free_memory(void) {
+    return malloc_trim(0);
+}
+
+unsigned int filer_random_seed(void) {
+    unsigned int seed;
+    if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed) return seed;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (unsigned int)(now.tv_nsec ^ now.tv_sec ^ (long)getpid() << 16);
 }
 
 int filer_notify(const char *state, size_t length) {

@@ -3,6 +3,7 @@ public import Logging
 import Posix
 import Systemd
 import ZeroMQ
+public import FilerConfiguration
 
 /// `filer serve`: binds, starts the supervisor, and returns the exit code.
 public enum Daemon {
@@ -11,7 +12,10 @@ public enum Daemon {
     public static func serve(
         configuration: Configuration, configFile: String,
         reloadConfiguration: @escaping () throws -> Configuration, logger: Logger
-    ) -> Int32 {
+    ) -> ExitCode {
+        // Before any ZeroMQ socket exists: see `seedCRandom`.
+        Resources.seedCRandom()
+        let openFiles = Resources.raiseOpenFileLimit()
         Signals.ignoreBrokenPipe()
         let signals: SignalDescriptor
         do {
@@ -20,30 +24,47 @@ public enum Daemon {
             signals = try SignalDescriptor([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
         } catch {
             logger.critical("Cannot set up signal handling: \(error)")
-            return Supervisor.ExitCode.systemFailure
+            return .systemFailure
+        }
+        let backend = configuration.backendEndpoint(masterPID: getpid())
+        let control = configuration.controlEndpoint
+        let ipcEndpoints = (configuration.frontends + [backend, control]).filter { $0.hasPrefix("ipc://") }
+        for endpoint in ipcEndpoints {
+            do {
+                guard try !Files.isListening(ipcEndpoint: endpoint) else {
+                    logger.critical("Cannot bind \(endpoint): another process is listening on it (another filer?)")
+                    return .systemFailure
+                }
+            } catch {
+                logger.warning("Cannot tell whether \(endpoint) is in use: \(error)")
+            }
         }
         let broker: Broker
         do {
             broker = try Broker(
-                frontends: configuration.frontends, backend: configuration.backendEndpoint(masterPID: getpid()),
-                maxRequestSize: configuration.maxRequestSize)
+                frontends: configuration.frontends, backend: backend,
+                limits: configuration.limits, connections: configuration.connections)
         } catch {
             logger.critical("Cannot bind: \(error)")
-            return Supervisor.ExitCode.systemFailure
+            return .systemFailure
         }
         // Serving matters more than being observable: without it, `filer status` says why.
-        var control: ControlServer?
+        var controlServer: ControlServer?
         do {
-            control = try ControlServer(endpoint: configuration.controlEndpoint)
+            controlServer = try ControlServer(endpoint: control)
         } catch {
             logger.warning("No control endpoint, so no `filer status`: \(error)")
         }
+        let bound = ipcEndpoints.compactMap { endpoint in
+            Files.socketIdentity(ofIPCEndpoint: endpoint).map { (endpoint, $0) }
+        }
+        logger.debug("Open-file limit \(openFiles)")
         let supervisor = Supervisor(
             configuration: configuration, configFile: configFile, reloadConfiguration: reloadConfiguration,
-            broker: broker, control: control, logger: logger)
+            broker: broker, control: controlServer, logger: logger)
         let code = supervisor.run(signals: signals)
-        for endpoint in broker.frontends + [broker.backend] + [control?.endpoint].compactMap({ $0 }) {
-            Files.removeSocketFile(ofIPCEndpoint: endpoint)
+        for (endpoint, identity) in bound {
+            Files.removeSocketFile(ofIPCEndpoint: endpoint, ifStill: identity)
         }
         return code
     }

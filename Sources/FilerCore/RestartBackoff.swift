@@ -1,6 +1,8 @@
+public import FilerConfiguration
+
 /// When to restart one worker slot: the delay doubles with each quick failure,
 /// from `initialDelay` up to `maxDelay`, and resets once a worker has run for
-/// `stableAfter` seconds.
+/// `stableAfter`.
 public struct RestartBackoff: Sendable {
     public let policy: RestartPolicy
     public private(set) var quickFailures = 0
@@ -9,13 +11,15 @@ public struct RestartBackoff: Sendable {
         self.policy = policy
     }
 
-    /// Records that the slot's worker ended after `ranFor` seconds.
-    /// - Returns: the seconds to wait before starting its replacement.
-    public mutating func delayAfterExit(ranFor: Double) -> Double {
+    /// Records that the slot's worker ended after running for `ranFor`.
+    /// - Returns: how long to wait before starting its replacement.
+    public mutating func delayAfterExit(ranFor: Duration) -> Duration {
         if ranFor >= policy.stableAfter { quickFailures = 0 }
-        let delay = policy.initialDelay * Double(1 << min(quickFailures, 30))
+        let doublings = min(quickFailures, 30)
         quickFailures += 1
-        return min(delay, policy.maxDelay)
+        // Compare before multiplying: the configuration bounds both delays, not their product.
+        if policy.initialDelay > policy.maxDelay / (1 << doublings) { return policy.maxDelay }
+        return min(policy.initialDelay * (1 << doublings), policy.maxDelay)
     }
 }
 

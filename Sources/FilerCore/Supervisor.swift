@@ -3,6 +3,7 @@ public import Logging
 public import Posix
 import Systemd
 import ZeroMQ
+public import FilerConfiguration
 
 /// The master's event loop, on the main thread: it starts one worker process per
 /// slot, learns when each is online, restarts those that exit (with backoff), replaces
@@ -18,13 +19,6 @@ import ZeroMQ
 /// gets SIGTERM and answers everything already queued to it, and when it has exited
 /// the proxy resumes and carries its last replies out.
 public final class Supervisor {
-    /// Exit codes of `filer serve`.
-    public enum ExitCode {
-        public static let stopped: Int32 = 0
-        public static let workersCannotStart: Int32 = 69
-        public static let systemFailure: Int32 = 71
-    }
-
     final class WorkerProcess {
         let pid: Int32
         let startedAt = MonotonicInstant.now()
@@ -77,7 +71,7 @@ public final class Supervisor {
     private var readySent = false
     private var reloading = false
     private var stopDeadline: MonotonicInstant?
-    private var exitCode = ExitCode.stopped
+    private var exitCode = ExitCode.success
     private var lastStatus = ""
     private var nextStatusUpdate = MonotonicInstant.now()
     private var lastWorkersSummary = ""
@@ -120,7 +114,7 @@ public final class Supervisor {
     }
 
     /// Runs until the daemon stops. - Returns: the exit code of `filer serve`.
-    public func run(signals: borrowing SignalDescriptor) -> Int32 {
+    public func run(signals: borrowing SignalDescriptor) -> ExitCode {
         logger.info(
             "Master \(getpid()) serving \(configuration.root) on \(broker.frontends.joined(separator: ", ")) with \(slots.count) workers",
             metadata: ["backend": "\(broker.backend)"])
@@ -161,7 +155,7 @@ public final class Supervisor {
             }
             if fixedSources == 3 && poller.isReadable(2) { control?.answer(with: statusReport) }
             if let deadline = stopDeadline, MonotonicInstant.now() >= deadline {
-                killRemainingWorkers(reason: "did not stop within \(configuration.stopTimeout) s")
+                killRemainingWorkers(reason: "did not stop within \(configuration.stopTimeout)")
                 stopDeadline = .now().adding(seconds: 3600)
             }
         }
@@ -213,7 +207,7 @@ public final class Supervisor {
                     giveUp(reason: "\(error)")
                     return
                 }
-                slots[index].restartAt = now.adding(seconds: slots[index].backoff.delayAfterExit(ranFor: 0))
+                slots[index].restartAt = now + slots[index].backoff.delayAfterExit(ranFor: .zero)
             }
         }
     }
@@ -228,7 +222,8 @@ public final class Supervisor {
             "filer", "worker",
             "--backend", broker.backend,
             "--root", configuration.root,
-            "--max-file-size", "\(configuration.maxFileSize)",
+            "--max-file-size", "\(configuration.limits.maxFileSize)",
+            "--max-reply-size", "\(configuration.limits.maxReplySize)",
             "--master-pid", "\(getpid())",
             "--log-level", "\(configuration.logLevel)",
         ]
@@ -303,6 +298,8 @@ public final class Supervisor {
                 process.served = count
             case .fatal(let reason):
                 process.fatalReason = reason
+            case .abandoned(let count):
+                logger.warning("Worker \(process.pid) stopped with \(count) requests unanswered")
             }
         }
     }
@@ -311,7 +308,7 @@ public final class Supervisor {
     /// worn-out workers (past their request limit) are replaced.
     private func checkHealth() {
         let now = MonotonicInstant.now()
-        let timeout = configuration.health.heartbeatTimeout
+        let timeout = configuration.health.heartbeatTimeout.seconds
         for process in liveWorkers {
             if let aborted = process.abortedAt {
                 if now.seconds(since: aborted) >= 2 {
@@ -351,9 +348,9 @@ public final class Supervisor {
                     giveUp(reason: process.fatalReason ?? "the last one \(termination)")
                     return
                 }
-                let ranFor = MonotonicInstant.now().seconds(since: process.startedAt)
+                let ranFor = MonotonicInstant.now() - process.startedAt
                 let delay = slots[index].backoff.delayAfterExit(ranFor: ranFor)
-                slots[index].restartAt = MonotonicInstant.now().adding(seconds: delay)
+                slots[index].restartAt = MonotonicInstant.now() + delay
                 slots[index].restarts += 1
                 restarts += 1
                 logger.debug("Restarting worker slot \(index) in \(delay) s")
@@ -410,7 +407,7 @@ public final class Supervisor {
             case SIGTERM, SIGINT:
                 if stopDeadline == nil {
                     logger.info("Stopping on \(Signals.name(signal))")
-                    beginStop(exitCode: ExitCode.stopped)
+                    beginStop(exitCode: ExitCode.success)
                 } else {
                     killRemainingWorkers(reason: "a second \(Signals.name(signal)) arrived")
                 }
@@ -424,10 +421,10 @@ public final class Supervisor {
 
     /// Stops taking requests (the proxy ends; new ones wait in the frontend and go
     /// with it), lets each worker answer what is already queued to it, and ends them.
-    private func beginStop(exitCode: Int32) {
+    private func beginStop(exitCode: ExitCode) {
         guard stopDeadline == nil else { return }
         self.exitCode = exitCode
-        stopDeadline = MonotonicInstant.now().adding(seconds: configuration.stopTimeout)
+        stopDeadline = MonotonicInstant.now() + configuration.stopTimeout
         notifier.stopping(status: "Stopping: \(liveWorkers.count) workers finishing")
         broker.stopForwarding()
         for process in liveWorkers { Spawn.send(SIGTERM, to: process.pid) }
@@ -462,10 +459,10 @@ public final class Supervisor {
             logger.warning("The control endpoint changes only on restart")
             next.control = configuration.control
         }
-        if next.frontends != configuration.frontends || next.maxRequestSize != configuration.maxRequestSize {
+        if next.frontends != configuration.frontends || next.limits != configuration.limits || next.connections != configuration.connections {
             broker.stopForwarding()
             do {
-                try broker.reconfigureFrontends(next.frontends, maxRequestSize: next.maxRequestSize)
+                try broker.reconfigureFrontends(next.frontends, limits: next.limits, connections: next.connections)
             } catch {
                 logger.error("Reload failed; still running the previous configuration: \(error)")
                 notifier.ready(status: statusLine())

@@ -3,85 +3,81 @@ public import Logging
 import Posix
 import ZeroMQ
 import FilerProtocol
+import CFilerLinux
 
-/// A worker process: one REP socket connected to the backend, answering file
+/// A worker process: one ROUTER socket connected to the backend, answering file
 /// requests until SIGTERM or the master's death.
+///
+/// A ROUTER, not a REP: it shows the envelope, so a request that no REQ or DEALER
+/// client would send is refused instead of echoed, and with ROUTER_MANDATORY a reply
+/// whose way back is full waits instead of being dropped (a REP drops it silently).
 public struct Worker: ~Copyable {
     public struct Options: Sendable {
         public var backend: String
         public var root: String
         public var maxFileSize: Int
+        public var maxReplySize: Int
         public var masterPID: Int32
 
-        public init(backend: String, root: String, maxFileSize: Int, masterPID: Int32) {
+        public init(backend: String, root: String, maxFileSize: Int, maxReplySize: Int, masterPID: Int32) {
             self.backend = backend
             self.root = root
             self.maxFileSize = maxFileSize
+            self.maxReplySize = maxReplySize
             self.masterPID = masterPID
         }
     }
 
-    /// Exit codes a worker ends with, which the master reports.
-    public enum ExitCode {
-        public static let stopped: Int32 = 0
-        public static let cannotOpenRoot: Int32 = 2
-        public static let cannotReachBackend: Int32 = 3
-        public static let orphaned: Int32 = 4
-        public static let failed: Int32 = 5
-    }
-
     /// How long a new worker may take to connect before it gives up.
     static let connectTimeoutMilliseconds = 10_000
-    /// How often a worker reports (its heartbeat) and checks that its master is alive.
-    static let idleTickMilliseconds = 1_000
-    /// When stopping: the queue counts as empty after this long without a request ...
-    static let drainQuietMilliseconds = 100
-    /// ... and the worker stops after this long even if requests keep coming.
-    static let drainLimitSeconds = 5.0
 
     private let options: Options
     private let logger: Logger
-    private let status: FileDescriptor
+    private let status = StatusPipe()
 
     public init(options: Options, logger: Logger) {
         self.options = options
         self.logger = logger
-        status = FileDescriptor(owning: WorkerReport.descriptor)
-        try? status.setNonBlocking()
     }
 
     /// Serves until told to stop. - Returns: the process exit code.
-    public func run() -> Int32 {
+    public func run() -> ExitCode {
         // Die with the master. The signal is tied to the master's spawning thread, its
         // main thread; the getppid check closes the race of a master that died before this line.
         do {
             try Signals.setParentDeathSignal(SIGKILL)
+            // A master too busy to read our reports must never stall us.
+            try status.descriptor.setNonBlocking()
         } catch {
-            return fail("\(error)", code: ExitCode.failed)
+            return fail("\(error)", code: .workerFailed)
         }
-        guard getppid() == options.masterPID else { return ExitCode.orphaned }
+        guard getppid() == options.masterPID else { return .workerOrphaned }
         // Spawned through /proc/self/exe, the process would otherwise be called "exe".
         OSThread.nameCurrent("filer-worker")
 
         do {
-            let signals = try SignalDescriptor([SIGTERM, SIGINT, SIGHUP])
+            let signals = try SignalDescriptor([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
             let reader: ConfinedFileReader
             do {
                 reader = try ConfinedFileReader(root: options.root, maxFileSize: options.maxFileSize)
             } catch {
-                return fail("cannot open the root directory: \(error)", code: ExitCode.cannotOpenRoot)
+                return fail("cannot open the root directory: \(error)", code: .workerCannotOpenRoot)
             }
             let context = try Context()
-            let socket = try Socket(context, .reply)
+            let socket = try Socket(context, .router)
+            try BackendQueues.configureWorker(socket)
             // Let the last reply reach the master after SIGTERM, but not forever.
             try socket.setLinger(milliseconds: 2_000)
             guard try Self.connect(socket, to: options.backend, context: context) else {
-                return fail("cannot connect to the backend \(options.backend)", code: ExitCode.cannotReachBackend)
+                return fail("cannot connect to the backend \(options.backend)", code: .workerCannotReachBackend)
             }
             report(.online)
-            return try serve(socket: socket, signals: signals, reader: reader)
+            var loop = WorkerLoop(
+                socket: socket, responder: Responder(reader: reader, maxReplySize: options.maxReplySize, logger: logger),
+                masterPID: options.masterPID, logger: logger, status: status)
+            return try loop.run(signals: signals)
         } catch {
-            return fail("\(error)", code: ExitCode.failed)
+            return fail("\(error)", code: .workerFailed)
         }
     }
 
@@ -95,90 +91,47 @@ public struct Worker: ~Copyable {
         return try monitor.wait(for: Monitor.handshakeSucceeded, timeoutMilliseconds: connectTimeoutMilliseconds)
     }
 
-    private func serve(
-        socket: Socket, signals: borrowing SignalDescriptor, reader: borrowing ConfinedFileReader
-    ) throws -> Int32 {
-        var poller = Poller()
-        poller.add(.socket(socket))
-        poller.add(.descriptor(signals.descriptor.rawValue))
-        let buffer = ByteBuffer()
-        let reply = ReplyWriter()
-        let pid = getpid()
-        var served: UInt64 = 0
-        var reported: UInt64 = 0
-        var lastReport = MonotonicInstant.now()
-        // Set on SIGTERM: answer what is already queued to this worker, then exit.
-        // The master stops the proxy first, so the queue only shrinks.
-        var drainUntil: MonotonicInstant?
+    private func report(_ report: WorkerReport) { status.send(report) }
 
-        while true {
-            let timeout = drainUntil == nil ? Self.idleTickMilliseconds : Self.drainQuietMilliseconds
-            try poller.wait(timeoutMilliseconds: timeout)
-            let requestWaiting = poller.isReadable(0)
-            if poller.isReadable(1), !(try signals.take()).isEmpty {
-                if drainUntil == nil {
-                    logger.debug("Worker stopping", metadata: ["worker_pid": "\(pid)"])
-                    drainUntil = MonotonicInstant.now().adding(seconds: Self.drainLimitSeconds)
-                }
-                // A request may be on its way from the backend right now: the queue counts
-                // as empty only after a whole quiet period, which the next poll waits for.
-                if !requestWaiting { continue }
-            }
-            if let deadline = drainUntil, !requestWaiting || MonotonicInstant.now() >= deadline {
-                if served != reported { report(.served(served)) }
-                return ExitCode.stopped
-            }
-            if requestWaiting, let request = try socket.receiveIfReady() {
-                request.withUnsafeBytes { frame in
-                    answer(frame, reader: reader, buffer: buffer, reply: reply, pid: pid)
-                }
-                try socket.send(reply.bytes)
-                served += 1
-            }
-            let now = MonotonicInstant.now()
-            if now.seconds(since: lastReport) >= 1 {
-                // Every second, changed or not: the report is also the heartbeat.
-                report(.served(served))
-                reported = served
-                lastReport = now
-                guard getppid() == options.masterPID else { return ExitCode.orphaned }
-            }
-        }
-    }
-
-    /// Writes the reply to one request frame; never fails: every problem is an error reply.
-    private func answer(
-        _ frame: UnsafeRawBufferPointer, reader: borrowing ConfinedFileReader, buffer: ByteBuffer,
-        reply: ReplyWriter, pid: Int32
-    ) {
-        let request: FileRequest
-        do throws(FileError) {
-            request = try FileRequest.decode(frame)
-        } catch {
-            return refuse(error, reply: reply, pid: pid)
-        }
-        do throws(ReadError) {
-            try reader.read(request.path, into: buffer)
-        } catch {
-            return refuse(FileError(reading: request.path, error), reply: reply, pid: pid)
-        }
-        reply.writeContent(buffer.bytes, requested: request.encoding, timestamp: epochMilliseconds(), pid: pid)
-        logger.debug("Served", metadata: ["path": "\(request.path)", "bytes": "\(buffer.count)"])
-    }
-
-    private func refuse(_ error: FileError, reply: ReplyWriter, pid: Int32) {
-        reply.writeError(error, timestamp: epochMilliseconds(), pid: pid)
-        logger.debug("Refused", metadata: ["code": "\(error.code.rawValue)", "reason": "\(error.message)"])
-    }
-
-    private func report(_ report: WorkerReport) {
-        // The pipe is non-blocking: a master too busy to read loses a count, never stalls us.
-        try? status.writeAll(report.line.utf8)
-    }
-
-    private func fail(_ reason: String, code: Int32) -> Int32 {
+    private func fail(_ reason: String, code: ExitCode) -> ExitCode {
         logger.error("Worker cannot run: \(reason)", metadata: ["worker_pid": "\(getpid())"])
         report(.fatal(reason))
         return code
+    }
+}
+
+/// The worker's end of its status pipe to the master.
+final class StatusPipe {
+    let descriptor = FileDescriptor(owning: WorkerReport.descriptor)
+
+    func send(_ report: WorkerReport) {
+        // Non-blocking: when the pipe is full the master is behind, and a lost count is
+        // sent again with the next heartbeat; a master that is gone ends us through
+        // PR_SET_PDEATHSIG and the getppid check.
+        try? descriptor.writeAll(report.line.utf8)
+    }
+}
+
+/// How many messages queue between the master's backend DEALER and each worker.
+///
+/// Few requests per worker: a request waits in the frontend, where the proxy hands it
+/// to whichever worker has room, rather than behind a slow one; and the replies those
+/// requests can cause stay few, so memory stays bounded. The way back takes at least
+/// what the way in holds, and a worker whose way back is full waits (ROUTER_MANDATORY)
+/// rather than dropping a reply.
+public enum BackendQueues {
+    /// Requests queued for one worker, on each side of the connection.
+    public static let requests: Int32 = 4
+    /// Replies queued from one worker, on each side of the connection.
+    public static let replies: Int32 = 4
+
+    static func configureWorker(_ socket: Socket) throws(ZeroMQError) {
+        try socket.setRouterMandatory(true)
+        try socket.setHighWaterMarks(send: replies, receive: requests)
+    }
+
+    /// The master's backend DEALER.
+    static func configureBroker(_ socket: Socket) throws(ZeroMQError) {
+        try socket.setHighWaterMarks(send: requests, receive: replies)
     }
 }

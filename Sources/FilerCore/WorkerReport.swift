@@ -6,6 +6,8 @@ public enum WorkerReport: Equatable, Sendable {
     case served(UInt64)
     /// The worker cannot run, and why; it exits next.
     case fatal(String)
+    /// Told to stop at once, the worker left this many queued requests unanswered.
+    case abandoned(UInt64)
 
     /// The descriptor number the worker finds its status pipe on.
     public static let descriptor: Int32 = 3
@@ -15,6 +17,7 @@ public enum WorkerReport: Equatable, Sendable {
         case .online: "online\n"
         case .served(let count): "served \(count)\n"
         case .fatal(let reason): "fatal \(reason.replacing("\n", with: " "))\n"
+        case .abandoned(let count): "abandoned \(count)\n"
         }
     }
 
@@ -23,6 +26,8 @@ public enum WorkerReport: Equatable, Sendable {
             self = .online
         } else if line.hasPrefix("served "), let count = UInt64(line.dropFirst(7)) {
             self = .served(count)
+        } else if line.hasPrefix("abandoned "), let count = UInt64(line.dropFirst(10)) {
+            self = .abandoned(count)
         } else if line.hasPrefix("fatal ") {
             self = .fatal(String(line.dropFirst(6)))
         } else {

@@ -25,6 +25,17 @@ public final class ByteBuffer {
         self.capacity = capacity
     }
 
+    /// Gives memory back: empties the buffer and, if it grew beyond `capacity`, replaces
+    /// its storage with a fresh allocation of that size. A worker calls this when idle,
+    /// so that one large file does not pin its size in every worker for good.
+    public func shrink(to capacity: Int) {
+        count = 0
+        guard self.capacity > capacity, let fresh = malloc(max(capacity, 1)) else { return }
+        free(storage)
+        storage = fresh
+        self.capacity = max(capacity, 1)
+    }
+
     /// The bytes from `count` to the end of the capacity, to be filled.
     public var spare: UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(start: storage + count, count: capacity - count)

@@ -27,6 +27,21 @@ enum JSONString {
         }
     }
 
+    /// The length of `text` once escaped by `appendEscaped`, without writing it.
+    static func escapedCount(_ text: UnsafeRawBufferPointer) -> Int {
+        var total = text.count
+        var index = nextSpecial(text, from: 0)
+        while index < text.count {
+            let byte = text[index]
+            // \u00XX for control characters without a short form, two bytes for the rest.
+            let isShort = byte == 0x22 || byte == 0x5C || byte == 0x08 || byte == 0x0C || byte == 0x0A
+                || byte == 0x0D || byte == 0x09
+            total += isShort ? 1 : 5
+            index = nextSpecial(text, from: index + 1)
+        }
+        return total
+    }
+
     /// The offset of the first byte at or after `start` that needs escaping, or `text.count`.
     @inline(__always)
     private static func nextSpecial(_ text: UnsafeRawBufferPointer, from start: Int) -> Int {

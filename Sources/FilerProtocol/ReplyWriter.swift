@@ -9,14 +9,22 @@ public struct ReplyWriter {
     /// The last reply written.
     public var bytes: UnsafeRawBufferPointer { buffer.bytes }
 
+    /// How much memory the writer holds.
+    public var capacity: Int { buffer.capacity }
+
     /// A success reply. `content` goes out as JSON-escaped UTF-8 when it is valid
     /// UTF-8 and base64 was not asked for; otherwise base64 with `"encoding":"base64"`.
+    /// - Throws: `FileError` (`.tooBig`) when the reply would be larger than
+    ///   `maximumSize`; nothing is written then, so a limit costs no memory.
     public func writeContent(
-        _ content: UnsafeRawBufferPointer, requested: FileRequest.Encoding?, timestamp: Int64, pid: Int32
-    ) {
+        _ content: UnsafeRawBufferPointer, requested: FileRequest.Encoding?, timestamp: Int64, pid: Int32,
+        maximumSize: Int = .max
+    ) throws(FileError) {
+        let asText = requested != .base64 && Self.isValidUTF8(content)
+        try checkSize(of: content, asText: asText, maximumSize: maximumSize)
         buffer.count = 0
         buffer.append(#"{"content":""#)
-        if requested != .base64 && Self.isValidUTF8(content) {
+        if asText {
             JSONString.appendEscaped(content, to: buffer)
             buffer.append(#"""#)
         } else {
@@ -25,6 +33,24 @@ public struct ReplyWriter {
             buffer.append(#"","encoding":"base64""#)
         }
         appendTail(timestamp: timestamp, pid: pid)
+    }
+
+    /// The fixed part of a success reply, numbers and all, is under this many bytes.
+    static let envelopeSize = 96
+
+    private func checkSize(of content: UnsafeRawBufferPointer, asText: Bool, maximumSize: Int) throws(FileError) {
+        let base64Size = Base64.encodedCount(content.count) + Self.envelopeSize
+        // An escape is at most six bytes, so most replies need no counting at all.
+        if asText && content.count * 6 + Self.envelopeSize <= maximumSize { return }
+        let size = asText ? JSONString.escapedCount(content) + Self.envelopeSize : base64Size
+        guard size > maximumSize else { return }
+        let hint = asText && base64Size <= maximumSize ? "; as base64 it would fit: ask with \"encoding\":\"base64\"" : ""
+        throw FileError(.tooBig, "the reply would be \(size) bytes, over the limit of \(maximumSize)\(hint)")
+    }
+
+    /// Frees the memory a large reply left behind (see `ByteBuffer.shrink`).
+    public func shrink(to capacity: Int) {
+        buffer.shrink(to: capacity)
     }
 
     /// An error reply: `{"error":{"code":"ENOENT","message":"..."},"timestamp":...,"pid":...}`.

@@ -47,14 +47,32 @@ public enum Files {
         }
     }
 
-    /// Removes the socket file an `ipc://` endpoint was bound to: libzmq 4.3.4 removes
-    /// a stale one before binding but leaves its own behind. Only a socket is removed.
-    public static func removeSocketFile(ofIPCEndpoint endpoint: String) {
-        guard endpoint.hasPrefix("ipc://") else { return }
-        let path = String(endpoint.dropFirst("ipc://".count))
+    /// Whether another process listens on an `ipc://` endpoint now. libzmq 4.3.4 unlinks
+    /// an existing socket file before it binds, so binding would steal a live endpoint.
+    public static func isListening(ipcEndpoint endpoint: String) throws(SystemError) -> Bool {
+        guard endpoint.hasPrefix("ipc://") else { return false }
+        let result = filer_unix_socket_listening(String(endpoint.dropFirst("ipc://".count)))
+        if result < 0 { throw SystemError("connect(\(endpoint))", errno: -result) }
+        return result == 1
+    }
+
+    /// The socket file an `ipc://` endpoint is bound to, by device and inode: nil for other
+    /// transports, the abstract namespace, or no such socket.
+    public static func socketIdentity(ofIPCEndpoint endpoint: String) -> SocketIdentity? {
+        guard endpoint.hasPrefix("ipc://"), !endpoint.hasPrefix("ipc://@") else { return nil }
         var info = stat()
-        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return }
-        unlink(path)
+        guard lstat(String(endpoint.dropFirst("ipc://".count)), &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else {
+            return nil
+        }
+        return SocketIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    /// Removes the socket file an `ipc://` endpoint was bound to, if it is still the one
+    /// we bound (`identity`): libzmq 4.3.4 leaves its own behind, and another process may
+    /// have bound the same path since.
+    public static func removeSocketFile(ofIPCEndpoint endpoint: String, ifStill identity: SocketIdentity) {
+        guard socketIdentity(ofIPCEndpoint: endpoint) == identity else { return }
+        unlink(String(endpoint.dropFirst("ipc://".count)))
     }
 
     /// Whether `path` names a directory this process can search.
@@ -65,14 +83,22 @@ public enum Files {
     }
 }
 
+/// A socket file, told apart from one bound at the same path later.
+public struct SocketIdentity: Equatable, Sendable {
+    public let device: UInt64
+    public let inode: UInt64
+}
+
 /// Reads a whole (small) text file.
-public func readTextFile(_ path: String) throws(SystemError) -> String {
+/// - Throws: `SystemError` (EFBIG when the file holds more than `maximumBytes`).
+public func readTextFile(_ path: String, maximumBytes: Int = 1 << 20) throws(SystemError) -> String {
     let file = FileDescriptor(owning: try retryingInterrupts("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC) })
     var bytes: [UInt8] = []
     while true {
         let chunk = try file.read(upTo: 65536)
         if chunk.isEmpty { break }
         bytes += chunk
+        if bytes.count > maximumBytes { throw SystemError("read(\(path)): over \(maximumBytes) bytes", errno: EFBIG) }
     }
     return String(decoding: bytes, as: UTF8.self)
 }

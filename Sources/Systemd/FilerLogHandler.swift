@@ -148,9 +148,3 @@ public enum StderrLine {
     }
 }
 
-extension Logger.Level {
-    /// Parses the names swift-log uses ("info", "warning", ...).
-    public init?(name: String) {
-        self.init(rawValue: name.lowercased())
-    }
-}

@@ -79,9 +79,62 @@ public final class Socket: @unchecked Sendable {
         try setOption(ZMQ_LINGER, milliseconds, name: "ZMQ_LINGER")
     }
 
-    /// Peers sending a message larger than this are disconnected.
+    /// Peers sending a frame larger than this are disconnected. libzmq applies it to
+    /// each frame, not to a whole multipart message.
     public func setMaximumMessageSize(_ bytes: Int64) throws(ZeroMQError) {
         try setOption(ZMQ_MAXMSGSIZE, bytes, name: "ZMQ_MAXMSGSIZE")
+    }
+
+    /// How many messages may queue per peer in each direction (0: no limit). Applies to
+    /// connections made after the call.
+    public func setHighWaterMarks(send: Int32, receive: Int32) throws(ZeroMQError) {
+        try setOption(ZMQ_SNDHWM, send, name: "ZMQ_SNDHWM")
+        try setOption(ZMQ_RCVHWM, receive, name: "ZMQ_RCVHWM")
+    }
+
+    /// A ROUTER that fails a send it cannot deliver (EAGAIN for a full queue,
+    /// EHOSTUNREACH for an unknown peer) instead of dropping the message silently.
+    public func setRouterMandatory(_ on: Bool) throws(ZeroMQError) {
+        try setOption(ZMQ_ROUTER_MANDATORY, Int32(on ? 1 : 0), name: "ZMQ_ROUTER_MANDATORY")
+    }
+
+    /// ZMTP heartbeats: a PING every `interval`; a peer silent for `timeout` after one is
+    /// disconnected; `ttl` asks the peer to drop us after that long without our traffic.
+    public func setHeartbeats(intervalMilliseconds: Int32, timeoutMilliseconds: Int32, ttlMilliseconds: Int32)
+        throws(ZeroMQError)
+    {
+        try setOption(ZMQ_HEARTBEAT_IVL, intervalMilliseconds, name: "ZMQ_HEARTBEAT_IVL")
+        try setOption(ZMQ_HEARTBEAT_TIMEOUT, timeoutMilliseconds, name: "ZMQ_HEARTBEAT_TIMEOUT")
+        try setOption(ZMQ_HEARTBEAT_TTL, ttlMilliseconds, name: "ZMQ_HEARTBEAT_TTL")
+    }
+
+    /// A peer that has not finished the ZMTP handshake this long after connecting is dropped.
+    public func setHandshakeTimeout(milliseconds: Int32) throws(ZeroMQError) {
+        try setOption(ZMQ_HANDSHAKE_IVL, milliseconds, name: "ZMQ_HANDSHAKE_IVL")
+    }
+
+    /// TCP keepalive probes after `idleSeconds` of silence, every `intervalSeconds`,
+    /// `count` of them before the kernel drops a dead peer.
+    public func setTCPKeepalive(idleSeconds: Int32, intervalSeconds: Int32, count: Int32) throws(ZeroMQError) {
+        try setOption(ZMQ_TCP_KEEPALIVE, Int32(1), name: "ZMQ_TCP_KEEPALIVE")
+        try setOption(ZMQ_TCP_KEEPALIVE_IDLE, idleSeconds, name: "ZMQ_TCP_KEEPALIVE_IDLE")
+        try setOption(ZMQ_TCP_KEEPALIVE_INTVL, intervalSeconds, name: "ZMQ_TCP_KEEPALIVE_INTVL")
+        try setOption(ZMQ_TCP_KEEPALIVE_CNT, count, name: "ZMQ_TCP_KEEPALIVE_CNT")
+    }
+
+    /// The routing id this socket announces to the peers it connects to.
+    public func setRoutingID(_ id: [UInt8]) throws(ZeroMQError) {
+        try checked("zmq_setsockopt(ZMQ_ROUTING_ID)") {
+            id.withUnsafeBytes { zmq_setsockopt(handle, ZMQ_ROUTING_ID, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Whether a message could be sent now without blocking (ZMQ_EVENTS has POLLOUT).
+    public var canSend: Bool {
+        var events: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        guard zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) == 0 else { return false }
+        return events & Int32(ZMQ_POLLOUT) != 0
     }
 
     // MARK: Messages
@@ -99,6 +152,57 @@ public final class Socket: @unchecked Sendable {
 
     public func send(_ text: String, more: Bool = false) throws(ZeroMQError) {
         try send(Array(text.utf8), more: more)
+    }
+
+    /// Sends `message` as one frame without copying it; on success the message is left
+    /// empty, on failure it keeps its bytes.
+    /// - Returns: false when the send would block (or, for a ROUTER with
+    ///   `setRouterMandatory`, when the peer's queue is full).
+    public func trySend(_ message: Message, more: Bool = false) throws(ZeroMQError) -> Bool {
+        let flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)
+        while zmq_msg_send(&message.raw, handle, flags) < 0 {
+            let error = zmq_errno()
+            if error == EAGAIN { return false }
+            if error != EINTR { throw ZeroMQError("zmq_msg_send", errno: error) }
+        }
+        return true
+    }
+
+    /// Sends `message` as one frame without copying it, blocking while it cannot go.
+    public func send(_ message: Message, more: Bool = false) throws(ZeroMQError) {
+        try checked("zmq_msg_send") { zmq_msg_send(&message.raw, handle, more ? ZMQ_SNDMORE : 0) }
+    }
+
+    /// Whether a message is queued to be received (ZMQ_EVENTS has POLLIN).
+    public var canReceive: Bool {
+        var events: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        guard zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) == 0 else { return false }
+        return events & Int32(ZMQ_POLLIN) != 0
+    }
+
+    /// Sends `bytes` as one frame, copying them, without blocking.
+    /// - Returns: false when the send would block.
+    public func trySend(_ bytes: UnsafeRawBufferPointer, more: Bool = false) throws(ZeroMQError) -> Bool {
+        let flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)
+        while zmq_send(handle, bytes.baseAddress, bytes.count, flags) < 0 {
+            let error = zmq_errno()
+            if error == EAGAIN { return false }
+            if error != EINTR { throw ZeroMQError("zmq_send", errno: error) }
+        }
+        return true
+    }
+
+    /// Receives one frame into `message` (replacing what it held) if one is queued.
+    /// - Returns: false when none is.
+    public func receive(into message: Message, blocking: Bool) throws(ZeroMQError) -> Bool {
+        let flags = blocking ? 0 : ZMQ_DONTWAIT
+        while zmq_msg_recv(&message.raw, handle, flags) < 0 {
+            let error = zmq_errno()
+            if error == EAGAIN { return false }
+            if error != EINTR { throw ZeroMQError("zmq_msg_recv", errno: error) }
+        }
+        return true
     }
 
     /// Receives one frame, blocking until one arrives (or the context ends: ETERM).
@@ -131,7 +235,7 @@ public final class Socket: @unchecked Sendable {
 public final class Message {
     var raw = zmq_msg_t()
 
-    init() { zmq_msg_init(&raw) }
+    public init() { zmq_msg_init(&raw) }
 
     deinit { zmq_msg_close(&raw) }
 

@@ -2,6 +2,7 @@
 import FilerProtocol
 import Glibc
 import Testing
+import TestSupport
 
 @Suite struct ConfinedFileReaderTests {
     let outside = TemporaryDirectory()

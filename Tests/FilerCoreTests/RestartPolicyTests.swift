@@ -1,32 +1,34 @@
 @testable import FilerCore
+import FilerConfiguration
+import Posix
 import Testing
 
 @Suite struct RestartBackoffTests {
     var policy: RestartPolicy {
         var policy = RestartPolicy()
-        policy.initialDelay = 0.1
-        policy.maxDelay = 1
-        policy.stableAfter = 10
+        policy.initialDelay = .milliseconds(100)
+        policy.maxDelay = .seconds(1)
+        policy.stableAfter = .seconds(10)
         return policy
     }
 
     @Test func doublesOnQuickFailuresUpToTheCap() {
         var backoff = RestartBackoff(policy: policy)
-        let delays = (0..<7).map { _ in backoff.delayAfterExit(ranFor: 0.5) }
-        #expect(delays == [0.1, 0.2, 0.4, 0.8, 1, 1, 1])
+        let delays = (0..<7).map { _ in backoff.delayAfterExit(ranFor: .milliseconds(500)).milliseconds }
+        #expect(delays == [100, 200, 400, 800, 1000, 1000, 1000])
     }
 
     @Test func resetsAfterAStableRun() {
         var backoff = RestartBackoff(policy: policy)
-        _ = backoff.delayAfterExit(ranFor: 0)
-        _ = backoff.delayAfterExit(ranFor: 0)
-        #expect(backoff.delayAfterExit(ranFor: 10) == 0.1)
-        #expect(backoff.delayAfterExit(ranFor: 1) == 0.2)
+        _ = backoff.delayAfterExit(ranFor: .zero)
+        _ = backoff.delayAfterExit(ranFor: .zero)
+        #expect(backoff.delayAfterExit(ranFor: .seconds(10)) == .milliseconds(100))
+        #expect(backoff.delayAfterExit(ranFor: .seconds(1)) == .milliseconds(200))
     }
 
     @Test func neverOverflows() {
         var backoff = RestartBackoff(policy: policy)
-        for _ in 0..<200 { #expect(backoff.delayAfterExit(ranFor: 0) <= 1) }
+        for _ in 0..<200 { #expect(backoff.delayAfterExit(ranFor: .zero) <= .seconds(1)) }
     }
 }
 

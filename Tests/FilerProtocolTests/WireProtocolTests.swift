@@ -33,7 +33,7 @@ import Testing
 @Suite struct ReplyWriterTests {
     func content(_ bytes: [UInt8], _ requested: FileRequest.Encoding? = nil) -> String {
         let writer = ReplyWriter()
-        bytes.withUnsafeBytes { writer.writeContent($0, requested: requested, timestamp: 1_700_000_000_123, pid: 42) }
+        bytes.withUnsafeBytes { try! writer.writeContent($0, requested: requested, timestamp: 1_700_000_000_123, pid: 42) }
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
@@ -123,9 +123,9 @@ import Testing
     @Test func oneWriterServesLargeThenSmallReplies() {
         let writer = ReplyWriter()
         let large = [UInt8](repeating: UInt8(ascii: "\""), count: 100_000)
-        large.withUnsafeBytes { writer.writeContent($0, requested: nil, timestamp: 1, pid: 2) }
+        large.withUnsafeBytes { try! writer.writeContent($0, requested: nil, timestamp: 1, pid: 2) }
         #expect(writer.bytes.count == 100_000 * 2 + #"{"content":"","timestamp":1,"pid":2}"#.utf8.count)
-        Array("x".utf8).withUnsafeBytes { writer.writeContent($0, requested: nil, timestamp: 1, pid: 2) }
+        Array("x".utf8).withUnsafeBytes { try! writer.writeContent($0, requested: nil, timestamp: 1, pid: 2) }
         #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"content":"x","timestamp":1,"pid":2}"#)
     }
 
@@ -141,5 +141,40 @@ import Testing
         writer.writeError(FileError(.noSuchFile, "no such file: \"x\""), timestamp: 5, pid: 7)
         let reply = String(decoding: writer.bytes, as: UTF8.self)
         #expect(reply == #"{"error":{"code":"ENOENT","message":"no such file: \"x\""},"timestamp":5,"pid":7}"#)
+    }
+
+    /// The counted size is the written size, for every kind of byte.
+    @Test func escapedCountMatchesWhatIsWritten() {
+        let text = (0..<2000).map { UInt8(truncatingIfNeeded: $0 * 7) & 0x7F }
+        let buffer = ByteBuffer(capacity: 1)
+        text.withUnsafeBytes { JSONString.appendEscaped($0, to: buffer) }
+        #expect(text.withUnsafeBytes { JSONString.escapedCount($0) } == buffer.count)
+    }
+
+    /// A reply over the limit is refused before it is built, with its size, and the
+    /// hint to ask for base64 when that would fit.
+    @Test func aReplyOverTheLimitIsRefusedUnwritten() throws {
+        let writer = ReplyWriter()
+        let controls = [UInt8](repeating: 0x01, count: 10_000)  // 60,000 bytes escaped
+        let error = try #require(throws: FileError.self) {
+            try controls.withUnsafeBytes { try writer.writeContent($0, requested: nil, timestamp: 1, pid: 2, maximumSize: 20_000) }
+        }
+        #expect(error.code == .tooBig)
+        #expect(error.message.contains("60096 bytes, over the limit of 20000"))
+        #expect(error.message.contains("base64"))
+        #expect(writer.bytes.count == 0)
+        try controls.withUnsafeBytes { try writer.writeContent($0, requested: .base64, timestamp: 1, pid: 2, maximumSize: 20_000) }
+        #expect(writer.bytes.count < 20_000)
+        try controls.withUnsafeBytes { try writer.writeContent($0, requested: nil, timestamp: 1, pid: 2, maximumSize: 60_096) }
+        #expect(writer.bytes.count <= 60_096)
+    }
+
+    @Test func shrinkingGivesBackALargeBuffer() throws {
+        let writer = ReplyWriter()
+        let large = [UInt8](repeating: UInt8(ascii: "a"), count: 1 << 20)
+        try large.withUnsafeBytes { try writer.writeContent($0, requested: nil, timestamp: 1, pid: 2) }
+        writer.shrink(to: 4096)
+        try Array("x".utf8).withUnsafeBytes { try writer.writeContent($0, requested: nil, timestamp: 1, pid: 2) }
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"content":"x","timestamp":1,"pid":2}"#)
     }
 }

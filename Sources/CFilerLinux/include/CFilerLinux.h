@@ -48,4 +48,14 @@ int filer_signalfd_take(int fd);
 /// Returns 1 when sent, 0 without NOTIFY_SOCKET, -errno on failure (-EAGAIN: try later).
 int filer_notify(const char *state, size_t length);
 
+/// Whether a process listens on the AF_UNIX stream socket at `path` ("@name" for the
+/// abstract namespace): 1 if a connect succeeds, 0 if nothing listens, -errno otherwise.
+int filer_unix_socket_listening(const char *path);
+
+/// malloc_trim(3): hands the heap's free pages back to the kernel.
+int filer_release_free_memory(void);
+
+/// getrandom(2) for a seed; falls back to the clock and pid if it fails.
+unsigned int filer_random_seed(void);
+
 #endif

@@ -2,6 +2,7 @@ public import Logging
 import Posix
 
 /// The daemon's effective configuration, after file, environment and flags.
+/// `ConfigurationSchema` lists every key with its default, its range and its meaning.
 public struct Configuration: Equatable, Sendable {
     public enum WorkerCount: Equatable, Sendable {
         case auto
@@ -13,13 +14,14 @@ public struct Configuration: Equatable, Sendable {
     public var backend: String? = nil
     public var workers: WorkerCount = .auto
     public var root: String = "/srv/filer"
-    public var maxFileSize: Int = 64 << 20
-    public var maxRequestSize: Int = 64 << 10
+    public var limits = Limits()
+    public var connections = ConnectionPolicy()
     public var restart = RestartPolicy()
     public var health = HealthPolicy()
+    /// How long a stop waits for workers to answer what is queued to them.
+    public var stopTimeout: Duration = .seconds(10)
     /// The endpoint `filer status` asks, or nil for `auto` (control.ipc in the runtime directory).
     public var control: String? = nil
-    public var stopTimeout: Double = 10
     public var logLevel: Logger.Level = .info
 
     public init() {}
@@ -43,12 +45,42 @@ public struct Configuration: Equatable, Sendable {
     }
 }
 
+/// What one request, one reply and one client may cost.
+public struct Limits: Equatable, Sendable {
+    /// Larger files are refused (EFBIG).
+    public var maxFileSize = 64 << 20
+    /// Larger request frames end the connection that sent them (ZMQ_MAXMSGSIZE).
+    public var maxRequestSize = 64 << 10
+    /// Larger replies are refused (EFBIG) before they are built.
+    public var maxReplySize = 128 << 20
+    /// The master's memory budget: over it, it takes no new requests and drops the
+    /// clients that cost the most (those that do not read their replies, or that send
+    /// the most), until it is back under.
+    public var maxMemory = 1 << 30
+    /// Client connections at once; nil: as many as the open-file limit allows.
+    public var maxConnections: Int? = nil
+
+    public init() {}
+}
+
+/// How the frontend treats the connections of clients that are gone or never talk.
+public struct ConnectionPolicy: Equatable, Sendable {
+    /// ZMTP heartbeats: a PING this often (zero: none) ...
+    public var heartbeatInterval: Duration = .seconds(10)
+    /// ... and a peer silent this long after one is dropped.
+    public var heartbeatTimeout: Duration = .seconds(30)
+    /// A peer that has not finished the ZMTP handshake this long after connecting is dropped.
+    public var handshakeTimeout: Duration = .seconds(10)
+
+    public init() {}
+}
+
 /// Restart-on-exit: capped exponential backoff, reset after a stable run,
 /// and a limit on starts in a row that never come online.
 public struct RestartPolicy: Equatable, Sendable {
-    public var initialDelay: Double = 0.1
-    public var maxDelay: Double = 30
-    public var stableAfter: Double = 10
+    public var initialDelay: Duration = .milliseconds(100)
+    public var maxDelay: Duration = .seconds(30)
+    public var stableAfter: Duration = .seconds(10)
     public var maxFailedStarts: Int = 5
 
     public init() {}
@@ -57,11 +89,13 @@ public struct RestartPolicy: Equatable, Sendable {
 /// Worker health: hung workers are replaced, and workers may be recycled.
 public struct HealthPolicy: Equatable, Sendable {
     /// A worker silent this long (it reports every second) is hung: SIGABRT, then SIGKILL.
-    public var heartbeatTimeout: Double = 10
+    public var heartbeatTimeout: Duration = .seconds(10)
     /// Recycle a worker after this many requests; 0 never.
     public var maxRequests: Int = 0
     /// Plus a random 0...jitter requests, so that workers do not all recycle at once.
     public var maxRequestsJitter: Int = 0
+    /// A worker being replaced answers what is queued to it for at most this long.
+    public var drainTimeout: Duration = .seconds(60)
 
     public init() {}
 }

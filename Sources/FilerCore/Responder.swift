@@ -1,0 +1,65 @@
+import Glibc
+public import Logging
+import Posix
+import FilerProtocol
+import CFilerLinux
+
+/// Turns one request frame into one reply: decode, read beneath the root, write the
+/// JSON. Never fails: every problem is an error reply.
+public final class Responder {
+    private let reader: ConfinedFileReader
+    private let maxReplySize: Int
+    private let logger: Logger
+    private let file = ByteBuffer()
+    private let reply = ReplyWriter()
+    private let pid = getpid()
+
+    /// Buffers larger than this are given back when the worker is idle.
+    static let keptCapacity = 1 << 20
+
+    init(reader: consuming ConfinedFileReader, maxReplySize: Int, logger: Logger) {
+        self.reader = reader
+        self.maxReplySize = maxReplySize
+        self.logger = logger
+    }
+
+    /// The reply to `frame`; valid until the next call.
+    func answer(_ frame: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        let request: FileRequest
+        do throws(FileError) {
+            request = try FileRequest.decode(frame)
+        } catch {
+            return refuse(error)
+        }
+        do throws(ReadError) {
+            try reader.read(request.path, into: file)
+        } catch {
+            return refuse(FileError(reading: request.path, error))
+        }
+        do throws(FileError) {
+            try reply.writeContent(
+                file.bytes, requested: request.encoding, timestamp: epochMilliseconds(), pid: pid,
+                maximumSize: maxReplySize)
+        } catch {
+            return refuse(FileError(error.code, "\(request.path): \(error.message)"))
+        }
+        logger.debug("Served", metadata: ["path": "\(request.path)", "bytes": "\(file.count)"])
+        return reply.bytes
+    }
+
+    /// An error reply that is not about a file (the request's shape, say).
+    func refuse(_ error: FileError) -> UnsafeRawBufferPointer {
+        reply.writeError(error, timestamp: epochMilliseconds(), pid: pid)
+        logger.debug("Refused", metadata: ["code": "\(error.code.rawValue)", "reason": "\(error.message)"])
+        return reply.bytes
+    }
+
+    /// Gives back what a large file made the buffers grow to.
+    func releaseMemory() {
+        guard file.capacity > Self.keptCapacity || reply.capacity > Self.keptCapacity else { return }
+        file.shrink(to: 64 << 10)
+        reply.shrink(to: 64 << 10)
+        // free() keeps pages in the heap for the next malloc; hand them back now.
+        _ = filer_release_free_memory()
+    }
+}
