@@ -46,6 +46,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // A YAML reader over libyaml: one document into a tree, no Foundation.
+        .target(name: "YAML", dependencies: ["CYAML"], swiftSettings: strictSettings),
+
         // The wire protocol: the request parser and the reply writer, no system calls.
         .target(name: "FilerProtocol", swiftSettings: strictSettings),
 
