@@ -78,6 +78,7 @@ let package = Package(
             dependencies: ["Systemd", "Posix", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strictSettings),
         .testTarget(name: "FilerProtocolTests", dependencies: ["FilerProtocol"], swiftSettings: strictSettings),
         .testTarget(
             name: "FilerCoreTests",
