@@ -30,6 +30,11 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
         .target(name: "CFilerLinux"),
 
         // Swift layers over C: each owns its resources and reports errors with the failing call.
@@ -40,6 +45,9 @@ let package = Package(
             dependencies: ["CSystemd", "Posix", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+
+        // A YAML reader over libyaml: one document into a tree, no Foundation.
+        .target(name: "YAML", dependencies: ["CYAML"], swiftSettings: strictSettings),
 
         // The wire protocol: the request parser and the reply writer, no system calls.
         .target(name: "FilerProtocol", swiftSettings: strictSettings),
@@ -79,6 +87,7 @@ let package = Package(
             dependencies: ["Systemd", "Posix", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strictSettings),
         .testTarget(name: "FilerProtocolTests", dependencies: ["FilerProtocol"], swiftSettings: strictSettings),
         .testTarget(
             name: "FilerConfigurationTests",
