@@ -44,6 +44,9 @@ let package = Package(
         // The wire protocol: the request parser and the reply writer, no system calls.
         .target(name: "FilerProtocol", swiftSettings: strictSettings),
 
+        // CURVE security: certificate files, authorized keys, the ZAP handler.
+        .target(name: "FilerSecurity", dependencies: ["ZeroMQ", "Posix"], swiftSettings: strictSettings),
+
         // The filer itself: configuration, confined reads, broker, supervisor, worker.
         .target(
             name: "FilerCore",
@@ -71,6 +74,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "FilerProtocolTests", dependencies: ["FilerProtocol"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "FilerSecurityTests", dependencies: ["FilerSecurity", "ZeroMQ", "Posix"], swiftSettings: strictSettings),
         .testTarget(
             name: "FilerCoreTests",
             dependencies: ["FilerCore", "FilerProtocol", "Posix", "ZeroMQ", .product(name: "Logging", package: "swift-log")],
