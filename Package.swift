@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "filer",
             dependencies: [
-                "FilerCore", "FilerProtocol", "Systemd", "ZeroMQ", "Posix",
+                "FilerCore", "FilerProtocol", "FilerSecurity", "Systemd", "ZeroMQ", "Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
