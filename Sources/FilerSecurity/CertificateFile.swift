@@ -56,11 +56,14 @@ public enum CertificateFile {
         do {
             try file.writeAll(text.utf8)
             try file.synchronize()
-        } catch {
-            // A truncated certificate must not stay to be read later; if removing it fails
-            // too, the error below still names the file.
-            try? Files.remove(path)
-            throw SecurityError(file: path, message: "cannot write: \(error)")
+        } catch let writeError {
+            // A truncated certificate must not stay behind to be read later.
+            do {
+                try Files.remove(path)
+            } catch {
+                throw SecurityError(file: path, message: "cannot write: \(writeError); left truncated, remove it: \(error)")
+            }
+            throw SecurityError(file: path, message: "cannot write: \(writeError)")
         }
     }
 
