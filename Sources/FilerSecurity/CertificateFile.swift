@@ -27,7 +27,7 @@ public enum CertificateFile {
         guard contents.permissions & 0o077 == 0 else {
             let mode = String(contents.permissions, radix: 8)
             throw SecurityError(
-                file: path, message: "the secret key is readable by others (mode \(mode)): chmod 600 \(path)")
+                file: path, message: "the secret key is readable by others (mode 0\(mode)): chmod 600 \(path)")
         }
         guard let keyPair = try parse(contents.bytes, path: path).keyPair else {
             throw SecurityError(file: path, message: "no secret-key: this is a public certificate, not a key_secret file")
