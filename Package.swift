@@ -61,6 +61,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // CURVE security: certificate files, authorized keys, the ZAP handler.
+        .target(name: "FilerSecurity", dependencies: ["ZeroMQ", "Posix"], swiftSettings: strictSettings),
+
         // The filer itself: confined reads, broker, supervisor, worker.
         .target(
             name: "FilerCore",
@@ -73,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "filer",
             dependencies: [
-                "FilerCore", "FilerProtocol", "FilerConfiguration", "Systemd", "ZeroMQ", "Posix",
+                "FilerCore", "FilerProtocol", "FilerConfiguration", "FilerSecurity", "Systemd", "ZeroMQ", "Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -94,6 +97,8 @@ let package = Package(
             dependencies: ["FilerConfiguration", "Posix", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "FilerSecurityTests", dependencies: ["FilerSecurity", "ZeroMQ", "Posix"], swiftSettings: strictSettings),
         .testTarget(
             name: "FilerCoreTests",
             dependencies: ["FilerCore", "FilerProtocol", "FilerConfiguration", "Posix", "ZeroMQ", "TestSupport", .product(name: "Logging", package: "swift-log")],

@@ -12,7 +12,7 @@ struct Filer: ParsableCommand {
             The master forwards requests to one worker process per CPU.
             """,
         version: filerVersion,
-        subcommands: [Serve.self, Get.self, Status.self, CheckConfig.self, WorkerRole.self]
+        subcommands: [Serve.self, Get.self, Status.self, CheckConfig.self, Keygen.self, WorkerRole.self]
     )
 }
 
