@@ -16,7 +16,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries from Debian, and the few Linux calls Swift cannot make itself.
@@ -56,7 +55,7 @@ let package = Package(
         .target(
             name: "FilerConfiguration",
             dependencies: [
-                "Posix", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+                "Posix", "YAML", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,5 +1,5 @@
 import Posix
-import Yams
+import YAML
 
 /// A configuration that cannot be used: which key, where it came from, and why.
 public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
@@ -97,30 +97,32 @@ public struct ConfigurationLoader {
         } catch {
             throw ConfigurationError(source: path, key: nil, problem: "cannot read the configuration file: \(error)")
         }
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLParser.parse(text, maximumBytes: Self.maximumFileSize)
         } catch {
-            throw ConfigurationError(source: path, key: nil, problem: "not valid YAML: \(error)")
+            throw ConfigurationError(source: "\(path):\(error.line)", key: nil, problem: "not valid YAML: \(error.problem)")
         }
         guard let root else { return [] }  // an empty file: all defaults
-        guard let mapping = root.mapping else {
+        guard case .mapping(let pairs, _) = root else {
             throw ConfigurationError(source: path, key: nil, problem: "expected a mapping of keys to values")
         }
         var values: [(String, [String], String)] = []
-        try collect(mapping, prefix: "", path: path, into: &values)
+        try collect(pairs, prefix: "", path: path, into: &values)
         return values
     }
 
     private func collect(
-        _ mapping: Node.Mapping, prefix: String, path: String, into values: inout [(String, [String], String)]
+        _ pairs: [(key: YAMLNode, value: YAMLNode)], prefix: String, path: String,
+        into values: inout [(String, [String], String)]
     ) throws(ConfigurationError) {
-        for (keyNode, valueNode) in mapping {
-            let name = keyNode.string ?? "\(keyNode)"
+        for (keyNode, valueNode) in pairs {
+            // The parser allows only scalar keys.
+            guard case .scalar(let name, _, let mark) = keyNode else { continue }
             let key = prefix + name
-            let location = keyNode.mark.map { "\(path):\($0.line)" } ?? path
+            let location = "\(path):\(mark.line)"
             if ConfigurationSchema.isSection(key) {
-                guard let section = valueNode.mapping else {
+                guard case .mapping(let section, _) = valueNode else {
                     throw ConfigurationError(source: location, key: key, problem: "expected a mapping of keys to values")
                 }
                 try collect(section, prefix: key + ".", path: path, into: &values)
@@ -131,12 +133,12 @@ public struct ConfigurationLoader {
                 throw ConfigurationError(source: location, key: key, problem: "unknown key (known keys: \(known))")
             }
             switch valueNode {
-            case .scalar(let scalar):
-                values.append((key, [scalar.string.trimmed()], location))
-            case .sequence(let sequence) where setting.isList:
+            case .scalar(let text, _, _):
+                values.append((key, [text.trimmed()], location))
+            case .sequence(let sequence, _) where setting.isList:
                 var items: [String] = []
                 for item in sequence {
-                    guard let text = item.string else {
+                    guard case .scalar(let text, _, _) = item else {
                         throw ConfigurationError(source: location, key: key, problem: "expected a list of values")
                     }
                     items.append(text.trimmed())

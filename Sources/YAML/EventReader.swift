@@ -115,11 +115,6 @@ struct EventReader: ~Copyable {
         if state.error == YAML_MEMORY_ERROR {
             return YAMLError(at: place(state.mark), "libyaml ran out of memory")
         }
-        // libyaml's own limit (1,000 levels) trips first when its look-ahead runs over
-        // a long row of brackets; its message names a C setter no author can call.
-        if problem.hasPrefix("Maximum nesting level reached") {
-            return YAMLError(at: place(state.problem_mark), "nesting deeper than \(YAMLParser.maximumDepth) levels")
-        }
         if let context = state.context.map({ String(cString: $0) }) {
             let contextLine = place(state.context_mark).line
             let sameLine = contextLine == place(state.problem_mark).line

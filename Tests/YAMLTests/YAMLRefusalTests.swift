@@ -73,8 +73,9 @@ import YAML
         #expect(throws: YAMLError(line: 1, column: 65, problem: "nesting deeper than 64 levels")) {
             try YAMLParser.parse("[" + deepest + "]")
         }
-        // So deep that libyaml's look-ahead meets its own limit first: the same error.
-        #expect(throws: YAMLError(line: 3, column: 5, problem: "nesting deeper than 64 levels")) {
+        // Far deeper: refused where the limit is crossed (the mapping is level 1, so the
+        // 64th bracket, at column 67, opens level 65), without reading the rest.
+        #expect(throws: YAMLError(line: 3, column: 67, problem: "nesting deeper than 64 levels")) {
             try YAMLParser.parse("a: 1\nb: 2\nc: " + String(repeating: "[", count: 2000))
         }
         let block = (0..<65).map { String(repeating: " ", count: 2 * $0) + "k:\n" }.joined()
