@@ -63,19 +63,33 @@ let package = Package(
         // CURVE security: certificate files, authorized keys, the ZAP handler.
         .target(name: "FilerSecurity", dependencies: ["ZeroMQ", "Posix"], swiftSettings: strictSettings),
 
-        // The filer itself: confined reads, broker, supervisor, worker.
+        // What the roles share: exit codes, the status report, the worker's reports.
+        .target(name: "FilerCore", dependencies: ["Posix"], swiftSettings: strictSettings),
+        // The worker role: confined reads, one ROUTER socket, the reply writer.
         .target(
-            name: "FilerCore",
+            name: "FilerWorker",
             dependencies: [
-                "FilerProtocol", "FilerConfiguration", "Posix", "ZeroMQ", "Systemd", "CFilerLinux",
+                "FilerCore", "FilerProtocol", "Posix", "ZeroMQ", "CFilerLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
+        // The master role: the worker pool (decisions), the event loop and the effects.
+        .target(
+            name: "FilerMaster",
+            dependencies: [
+                "FilerCore", "FilerConfiguration", "FilerProtocol", "Posix", "ZeroMQ", "Systemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The clients: `filer get` (Lazy Pirate) and `filer status`.
+        .target(name: "FilerClient", dependencies: ["FilerCore", "ZeroMQ"], swiftSettings: strictSettings),
         .executableTarget(
             name: "filer",
             dependencies: [
-                "FilerCore", "FilerProtocol", "FilerConfiguration", "FilerSecurity", "Systemd", "ZeroMQ", "Posix",
+                "FilerCore", "FilerWorker", "FilerMaster", "FilerClient", "FilerConfiguration", "FilerSecurity",
+                "Systemd", "ZeroMQ", "Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -98,9 +112,13 @@ let package = Package(
         ),
         .testTarget(
             name: "FilerSecurityTests", dependencies: ["FilerSecurity", "ZeroMQ", "Posix"], swiftSettings: strictSettings),
+        .testTarget(name: "FilerCoreTests", dependencies: ["FilerCore"], swiftSettings: strictSettings),
         .testTarget(
-            name: "FilerCoreTests",
-            dependencies: ["FilerCore", "FilerProtocol", "FilerConfiguration", "Posix", "ZeroMQ", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            name: "FilerWorkerTests", dependencies: ["FilerWorker", "FilerProtocol", "TestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "FilerMasterTests",
+            dependencies: ["FilerMaster", "FilerCore", "FilerConfiguration", "Posix", "FilerProtocol"],
             swiftSettings: strictSettings
         ),
     ]

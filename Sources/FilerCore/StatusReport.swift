@@ -3,13 +3,22 @@ import FoundationEssentials
 /// What `filer status` shows: the running daemon's own account of itself.
 public struct StatusReport: Codable, Equatable, Sendable {
     public struct Worker: Codable, Equatable, Sendable {
-        /// "starting", "online", "replaced" (serving until its successor is online) or "draining".
+        /// "starting", "online", "replaced" (serving until its successor is online),
+        /// "draining", "abandoning", "hung" or "stopping".
         public var state: String
         public var pid: Int32
         public var uptimeSeconds: Double
         public var requestsServed: UInt64
         /// Restarts of the slot this worker fills (nil for a worker being retired).
         public var slotRestarts: Int?
+
+        public init(state: String, pid: Int32, uptimeSeconds: Double, requestsServed: UInt64, slotRestarts: Int?) {
+            self.state = state
+            self.pid = pid
+            self.uptimeSeconds = uptimeSeconds
+            self.requestsServed = requestsServed
+            self.slotRestarts = slotRestarts
+        }
     }
 
     public struct Exit: Codable, Equatable, Sendable {
@@ -18,6 +27,13 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var time: Int64
         public var how: String
         public var reason: String?
+
+        public init(pid: Int32, time: Int64, how: String, reason: String?) {
+            self.pid = pid
+            self.time = time
+            self.how = how
+            self.reason = reason
+        }
     }
 
     public struct Traffic: Codable, Equatable, Sendable {
@@ -25,11 +41,33 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var bytesIn: UInt64
         public var messagesOut: UInt64
         public var bytesOut: UInt64
+
+        public init(messagesIn: UInt64, bytesIn: UInt64, messagesOut: UInt64, bytesOut: UInt64) {
+            self.messagesIn = messagesIn
+            self.bytesIn = bytesIn
+            self.messagesOut = messagesOut
+            self.bytesOut = bytesOut
+        }
+    }
+
+    /// The running configuration: how many have been applied, when this one was, and
+    /// why the last reload failed, if it did.
+    public struct ConfigurationState: Codable, Equatable, Sendable {
+        public var generation: Int
+        /// Milliseconds since the epoch.
+        public var loadedAt: Int64
+        public var lastReloadFailure: String?
+
+        public init(generation: Int, loadedAt: Int64, lastReloadFailure: String?) {
+            self.generation = generation
+            self.loadedAt = loadedAt
+            self.lastReloadFailure = lastReloadFailure
+        }
     }
 
     public var version: String
     public var masterPID: Int32
-    /// "starting", "ready", "reloading" or "stopping".
+    /// "starting", "ready", "degraded", "reloading" or "stopping".
     public var state: String
     public var uptimeSeconds: Double
     public var configFile: String
@@ -44,10 +82,37 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var backendTraffic: Traffic
     public var workers: [Worker]
     public var recentExits: [Exit]
-
     /// The one-line form systemd shows as STATUS=.
-    public var summary: String {
-        "\(workersOnline)/\(workersExpected) workers online, \(restarts) restarts, \(requestsServed) requests served"
+    public var summary: String
+    /// Why some workers cannot start, when the root directory cannot be opened.
+    public var degraded: String?
+    public var configuration: ConfigurationState
+
+    public init(
+        version: String, masterPID: Int32, state: String, uptimeSeconds: Double, configFile: String,
+        frontends: [String], backend: String, root: String, workersExpected: Int, workersOnline: Int, restarts: Int,
+        requestsServed: UInt64, frontend: Traffic, backendTraffic: Traffic, workers: [Worker], recentExits: [Exit],
+        summary: String, degraded: String?, configuration: ConfigurationState
+    ) {
+        self.version = version
+        self.masterPID = masterPID
+        self.state = state
+        self.uptimeSeconds = uptimeSeconds
+        self.configFile = configFile
+        self.frontends = frontends
+        self.backend = backend
+        self.root = root
+        self.workersExpected = workersExpected
+        self.workersOnline = workersOnline
+        self.restarts = restarts
+        self.requestsServed = requestsServed
+        self.frontend = frontend
+        self.backendTraffic = backendTraffic
+        self.workers = workers
+        self.recentExits = recentExits
+        self.summary = summary
+        self.degraded = degraded
+        self.configuration = configuration
     }
 
     public func json() -> [UInt8] {
@@ -69,6 +134,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
             "  backend    \(backend)",
             "  root       \(root)",
             "  workers    \(workersOnline)/\(workersExpected) online, \(restarts) restarts, \(requestsServed) requests served",
+            "  reloads    configuration \(configuration.generation), applied \(Self.clock(configuration.loadedAt))"
+                + (configuration.lastReloadFailure.map { "; the last reload failed: \($0)" } ?? ""),
             "  traffic    clients: \(frontend.messagesIn) requests in (\(Self.bytes(frontend.bytesIn))), "
                 + "\(frontend.messagesOut) replies out (\(Self.bytes(frontend.bytesOut)))",
             "             workers: \(backendTraffic.messagesOut) requests out (\(Self.bytes(backendTraffic.bytesOut))), "
@@ -76,6 +143,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
             "",
             "  PID       STATE      UPTIME     SERVED  RESTARTS",
         ]
+        if let degraded { lines.insert("  degraded   workers cannot open the root directory: \(degraded)", at: 1) }
         for worker in workers {
             lines.append(
                 "  " + Self.pad("\(worker.pid)", 9) + " " + Self.pad(worker.state, 10) + " "

@@ -68,10 +68,10 @@ public final class Notifier {
     public func watchdog() { notify(["WATCHDOG=1"]) }
 
     /// The watchdog interval systemd expects pings within, if it set one for this process.
-    public var watchdogInterval: Double? {
+    public var watchdogInterval: Duration? {
         var microseconds: UInt64 = 0
         guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
-        return Double(microseconds) / 1e6
+        return .microseconds(Int64(clamping: microseconds))
     }
 
     /// Variables meant for this process only: a child that inherited them could

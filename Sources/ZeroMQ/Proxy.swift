@@ -40,16 +40,14 @@ public enum Proxy {
         try control.send(command.rawValue)
     }
 
-    /// Asks a running proxy for its statistics: eight frames of UInt64, in libzmq's order.
-    /// - Returns: nil when no answer came within `timeoutMilliseconds` (-1: wait forever).
-    public static func statistics(over control: Socket, timeoutMilliseconds: Int = -1) throws(ZeroMQError) -> Statistics? {
-        // An answer that came too late for an earlier question must not pass for this one's.
-        while let stale = try control.receiveIfReady() { _ = stale }
-        try send(.statistics, over: control)
-        var poller = Poller()
-        poller.add(.socket(control))
-        guard try poller.wait(timeoutMilliseconds: timeoutMilliseconds) else { return nil }
-        let frames = try control.receiveMultipart()
+    /// Takes one answer to STATISTICS waiting on the control socket, without blocking:
+    /// eight frames of UInt64, in libzmq's order.
+    /// - Returns: nil when none waits.
+    /// - Throws: `ZeroMQError`, EPROTO for an answer of another shape.
+    public static func receiveStatistics(over control: Socket) throws(ZeroMQError) -> Statistics? {
+        guard let first = try control.receiveIfReady() else { return nil }
+        var frames = [first]
+        while frames[frames.count - 1].hasMore { frames.append(try control.receive()) }
         let values = frames.map { frame in
             frame.withUnsafeBytes { raw in raw.count == 8 ? raw.loadUnaligned(as: UInt64.self) : 0 }
         }

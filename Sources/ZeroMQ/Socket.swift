@@ -79,6 +79,11 @@ public final class Socket: @unchecked Sendable {
         try setOption(ZMQ_LINGER, milliseconds, name: "ZMQ_LINGER")
     }
 
+    /// How long a blocking send waits before it fails with EAGAIN (-1: forever).
+    public func setSendTimeout(milliseconds: Int32) throws(ZeroMQError) {
+        try setOption(ZMQ_SNDTIMEO, milliseconds, name: "ZMQ_SNDTIMEO")
+    }
+
     /// Peers sending a frame larger than this are disconnected. libzmq applies it to
     /// each frame, not to a whole multipart message.
     public func setMaximumMessageSize(_ bytes: Int64) throws(ZeroMQError) {

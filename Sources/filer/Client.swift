@@ -1,6 +1,7 @@
 import ArgumentParser
 import FilerConfiguration
 import FilerCore
+import FilerClient
 import FoundationEssentials
 import Glibc
 import Posix

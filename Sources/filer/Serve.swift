@@ -1,6 +1,8 @@
 import ArgumentParser
 import FilerConfiguration
 import FilerCore
+import FilerMaster
+import FilerWorker
 import Logging
 import Posix
 import Systemd

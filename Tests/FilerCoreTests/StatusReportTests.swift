@@ -12,15 +12,14 @@ import Testing
             .init(state: "online", pid: 101, uptimeSeconds: 12.34, requestsServed: 40, slotRestarts: 1),
             .init(state: "draining", pid: 99, uptimeSeconds: 90, requestsServed: 2, slotRestarts: nil),
         ],
-        recentExits: [.init(pid: 98, time: 3_600_000 * 25 + 61_000, how: "killed by signal SIGKILL", reason: nil)])
+        recentExits: [.init(pid: 98, time: 3_600_000 * 25 + 61_000, how: "killed by signal SIGKILL", reason: nil)],
+        summary: "2/2 workers online, 1 restarts, 42 requests served", degraded: nil,
+        configuration: .init(generation: 2, loadedAt: 3_600_000 * 25 + 62_000, lastReloadFailure: "root: not a directory"))
 
     @Test func roundTripsThroughJSON() throws {
         #expect(try StatusReport.decode(report.json()) == report)
     }
 
-    @Test func theSummaryIsTheStatusLine() {
-        #expect(report.summary == "2/2 workers online, 1 restarts, 42 requests served")
-    }
 
     @Test func theTextNamesEverythingAnOperatorAsksAbout() {
         let text = report.text()
@@ -31,5 +30,6 @@ import Testing
         #expect(text.contains("101       online     12.3s          40  1"))
         #expect(text.contains("99        draining   1m30s           2  -"))
         #expect(text.contains("01:01:01 UTC  worker 98 killed by signal SIGKILL"))
+        #expect(text.contains("configuration 2, applied 01:01:02 UTC; the last reload failed: root: not a directory"))
     }
 }

@@ -96,7 +96,11 @@ import ZeroMQ
         try worker.send("reply")
         #expect(try client.receive().bytes == Array("reply".utf8))
 
-        let statistics = try #require(try Proxy.statistics(over: control, timeoutMilliseconds: 5_000))
+        try Proxy.send(.statistics, over: control)
+        var poller = Poller()
+        poller.add(.socket(control))
+        #expect(try poller.wait(timeoutMilliseconds: 5_000))
+        let statistics = try #require(try Proxy.receiveStatistics(over: control))
         // libzmq counts whole messages: the request [identity, empty, body] is one.
         #expect(statistics.frontendMessagesIn == 1)
         #expect(statistics.backendMessagesOut == 1)

@@ -289,17 +289,17 @@ def test_no_busy_loop_while_no_worker_is_connected(daemons):
 
 
 def test_a_crash_loop_ends_the_daemon_with_69(daemons):
-    d = daemons.start(workers=2, config={"restart": {"initial_delay": "50ms", "max_delay": "200ms",
-                                                     "max_failed_starts": 4}})
-    # The root was checked at start; without it, every new worker fails before it is online.
-    shutil.rmtree(d.root)
+    d = daemons.start(workers=2, env={"FILER_TEST_FAULTS": "1"},
+                      config={"restart": {"initial_delay": "50ms", "max_delay": "200ms", "max_failed_starts": 4}})
+    # The test fault: from now on every new worker fails at start, as one with a fatal bug would.
+    (d.tmp / "run" / "test-fault-fail-workers").touch()
     for pid in d.online_pids():
         os.kill(pid, signal.SIGKILL)
     assert d.wait_exit(15) == 69, f"exit {d.proc.returncode}:\n{d.log_text()[-3000:]}"
     log = d.log_text()
     assert re.search(r"Workers cannot start: 4 starts in a row failed before coming online; "
-                     r"cannot open the root directory", log), log[-3000:]
-    assert len(re.findall(r"exited with code 2", log)) >= 4, log[-3000:]
+                     r"test fault: failing at start", log), log[-3000:]
+    assert len(re.findall(r"exited with code 5", log)) >= 4, log[-3000:]
     for pid in d.known_workers:
         assert wait_until(lambda: pid_gone(pid), 2), f"worker {pid} outlived the daemon"
 

@@ -1,6 +1,7 @@
 import Glibc
 public import Logging
 import Posix
+import FilerCore
 import FilerProtocol
 import CFilerLinux
 

@@ -4,6 +4,7 @@ import Posix
 import Systemd
 import ZeroMQ
 public import FilerConfiguration
+public import FilerCore
 
 /// `filer serve`: binds, starts the supervisor, and returns the exit code.
 public enum Daemon {
@@ -58,11 +59,19 @@ public enum Daemon {
         let bound = ipcEndpoints.compactMap { endpoint in
             Files.socketIdentity(ofIPCEndpoint: endpoint).map { (endpoint, $0) }
         }
-        logger.debug("Open-file limit \(openFiles)")
-        let supervisor = Supervisor(
-            configuration: configuration, configFile: configFile, reloadConfiguration: reloadConfiguration,
-            broker: broker, control: controlServer, logger: logger)
-        let code = supervisor.run(signals: signals)
+        let notifier = Notifier()
+        let now = MonotonicInstant.now()
+        let pool = WorkerPool(
+            configuration: configuration, watchdogInterval: notifier.watchdogInterval, now: now,
+            seed: UInt64.random(in: 0...UInt64.max))
+        logger.info(
+            "Master \(getpid()) serving \(configuration.root) on \(configuration.frontends.joined(separator: ", ")) with \(pool.slots.count) workers",
+            metadata: ["backend": "\(backend)", "open_files": "\(openFiles)"])
+        let master = Master(
+            pool: pool, broker: broker, control: controlServer, signals: signals, notifier: notifier,
+            configFile: configFile, readConfiguration: reloadConfiguration, faults: TestFaults.fromEnvironment(),
+            logger: logger)
+        let code = master.run()
         for (endpoint, identity) in bound {
             Files.removeSocketFile(ofIPCEndpoint: endpoint, ifStill: identity)
         }

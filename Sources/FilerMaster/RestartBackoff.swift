@@ -3,7 +3,7 @@ public import FilerConfiguration
 /// When to restart one worker slot: the delay doubles with each quick failure,
 /// from `initialDelay` up to `maxDelay`, and resets once a worker has run for
 /// `stableAfter`.
-public struct RestartBackoff: Sendable {
+public struct RestartBackoff: Equatable, Sendable {
     public let policy: RestartPolicy
     public private(set) var quickFailures = 0
 
@@ -25,7 +25,7 @@ public struct RestartBackoff: Sendable {
 
 /// Tells a crash loop from ordinary restarts: starts in a row, over all slots,
 /// that ended without the worker ever coming online.
-public struct CrashLoopDetector: Sendable {
+public struct CrashLoopDetector: Equatable, Sendable {
     public let limit: Int
     public private(set) var failedStartsInARow = 0
 

@@ -1,5 +1,6 @@
-@testable import FilerCore
+@testable import FilerMaster
 import FilerConfiguration
+import FilerCore
 import Posix
 import Testing
 

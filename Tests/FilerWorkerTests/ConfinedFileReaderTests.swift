@@ -1,4 +1,4 @@
-@testable import FilerCore
+@testable import FilerWorker
 import FilerProtocol
 import Glibc
 import Testing

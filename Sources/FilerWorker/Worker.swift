@@ -4,6 +4,7 @@ import Posix
 import ZeroMQ
 import FilerProtocol
 import CFilerLinux
+public import FilerCore
 
 /// A worker process: one ROUTER socket connected to the backend, answering file
 /// requests until SIGTERM or the master's death.
@@ -52,6 +53,7 @@ public struct Worker: ~Copyable {
             return fail("\(error)", code: .workerFailed)
         }
         guard getppid() == options.masterPID else { return .workerOrphaned }
+        if TestFaults.failsWorkers { return fail("test fault: failing at start", code: .workerFailed) }
         // Spawned through /proc/self/exe, the process would otherwise be called "exe".
         OSThread.nameCurrent("filer-worker")
 
@@ -112,26 +114,24 @@ final class StatusPipe {
     }
 }
 
-/// How many messages queue between the master's backend DEALER and each worker.
-///
-/// Few requests per worker: a request waits in the frontend, where the proxy hands it
-/// to whichever worker has room, rather than behind a slow one; and the replies those
-/// requests can cause stay few, so memory stays bounded. The way back takes at least
-/// what the way in holds, and a worker whose way back is full waits (ROUTER_MANDATORY)
-/// rather than dropping a reply.
-public enum BackendQueues {
-    /// Requests queued for one worker, on each side of the connection.
-    public static let requests: Int32 = 4
-    /// Replies queued from one worker, on each side of the connection.
-    public static let replies: Int32 = 4
-
+extension BackendQueues {
+    /// The worker's side: a full way back makes a send fail with EAGAIN, and the worker
+    /// waits for room, instead of the silent drop a REP socket would make.
     static func configureWorker(_ socket: Socket) throws(ZeroMQError) {
         try socket.setRouterMandatory(true)
         try socket.setHighWaterMarks(send: replies, receive: requests)
     }
+}
 
-    /// The master's backend DEALER.
-    static func configureBroker(_ socket: Socket) throws(ZeroMQError) {
-        try socket.setHighWaterMarks(send: requests, receive: replies)
+/// The switch the tests use to make every worker fail at start, as a worker with a fatal
+/// bug would (a crash loop, a reload whose workers cannot start): it needs
+/// FILER_TEST_FAULTS=1, which no shipped file sets, and the file
+/// `$RUNTIME_DIRECTORY/test-fault-fail-workers`.
+enum TestFaults {
+    static var failsWorkers: Bool {
+        guard environmentValue("FILER_TEST_FAULTS") == "1", let directory = environmentValue("RUNTIME_DIRECTORY") else {
+            return false
+        }
+        return access(directory + "/test-fault-fail-workers", F_OK) == 0
     }
 }

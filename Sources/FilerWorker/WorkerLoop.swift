@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import Posix
+import FilerCore
 import ZeroMQ
 import FilerProtocol
 

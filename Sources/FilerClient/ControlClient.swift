@@ -1,0 +1,14 @@
+public import FilerCore
+
+/// The `filer status` side: one request to the control endpoint, no retries.
+public enum ControlClient {
+    /// - Returns: the report, or nil when no answer came within `timeout` seconds.
+    public static func status(endpoint: String, timeout: Double) throws -> StatusReport? {
+        let client = LazyPirateClient(endpoint: endpoint, timeout: timeout, retries: 0)
+        do {
+            return try StatusReport.decode(try client.send(Array("status".utf8)))
+        } catch LazyPirateClient.Failure.noReply {
+            return nil
+        }
+    }
+}

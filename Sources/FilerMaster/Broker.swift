@@ -1,0 +1,252 @@
+import CZeroMQ
+import Glibc
+import Posix
+import ZeroMQ
+import FilerConfiguration
+import FilerCore
+
+/// The master's sockets: the frontend ROUTER the clients connect to, the backend
+/// DEALER the workers connect to, and zmq_proxy_steerable forwarding between them on a
+/// thread of its own, steered over an inproc PAIR.
+///
+/// The event loop never waits for the proxy thread: a stop is asked for and its end
+/// arrives as an event (`ended` becomes readable); statistics are asked for and their
+/// answer arrives on `control`. While the thread is stopped the event loop itself
+/// passes replies from the backend to the frontend, so that draining workers can
+/// always send theirs, but never requests the other way.
+final class Broker {
+    private(set) var frontends: [String]
+    let backend: String
+    let context: Context
+    private let frontend: Socket
+    let backendSocket: Socket
+    /// Our end of the proxy's control channel; readable when an answer waits.
+    let control: Socket
+    private let proxyControl: Socket
+    private var thread: OSThread?
+    /// Readable when the proxy thread has ended; holds the errno it ended with (0: TERMINATE).
+    let ended: FileDescriptor
+    private let endedWriter: Int32
+    private var statisticsAsked = false
+    /// Traffic of finished runs, of the current run, and of replies passed on while stopped.
+    private var earlierRuns = ProxyTotals()
+    private var currentRun = ProxyTotals()
+
+    private static let controlEndpoint = "inproc://filer-proxy-control"
+
+    /// Binds every endpoint; nothing is forwarded until `startForwarding()`.
+    init(frontends: [String], backend: String, limits: Limits, connections: ConnectionPolicy) throws {
+        self.frontends = frontends
+        self.backend = backend
+        context = try Context()
+        frontend = try Socket(context, .router)
+        try Self.configureFrontend(frontend, limits: limits, connections: connections)
+        // At stop, give the last replies a moment to leave.
+        try frontend.setLinger(milliseconds: 1_000)
+        for endpoint in frontends { try frontend.bind(endpoint) }
+        backendSocket = try Socket(context, .dealer)
+        try backendSocket.setHighWaterMarks(send: BackendQueues.requests, receive: BackendQueues.replies)
+        try backendSocket.setLinger(milliseconds: 0)
+        Files.makeParentDirectory(ofIPCEndpoint: backend)
+        try backendSocket.bind(backend)
+        proxyControl = try Socket(context, .pair)
+        try proxyControl.bind(Self.controlEndpoint)
+        control = try Socket(context, .pair)
+        try control.connect(Self.controlEndpoint)
+        let pipe = try makePipe()
+        try pipe.read.setNonBlocking()
+        ended = pipe.read
+        endedWriter = pipe.write.release()
+    }
+
+    deinit {
+        close(endedWriter)
+    }
+
+    /// What the frontend allows each client: its request frames' size, and how long it
+    /// may be silent. Its queues keep libzmq's 1,000 messages: they count messages, not
+    /// bytes, and a queue small enough to bound bytes drops the replies of clients that
+    /// merely pipeline (a queue of 8 lost 3 % of a 100-deep pipeline's replies; 32 lost
+    /// none until 500 deep). The master's memory budget bounds bytes instead.
+    static func configureFrontend(_ frontend: Socket, limits: Limits, connections: ConnectionPolicy) throws(ZeroMQError) {
+        // An oversized frame ends its connection, before any worker sees it.
+        try frontend.setMaximumMessageSize(Int64(limits.maxRequestSize))
+        let interval = Int32(clamping: connections.heartbeatInterval.milliseconds)
+        let timeout = Int32(clamping: connections.heartbeatTimeout.milliseconds)
+        try frontend.setHeartbeats(intervalMilliseconds: interval, timeoutMilliseconds: timeout, ttlMilliseconds: interval > 0 ? timeout : 0)
+        try frontend.setHandshakeTimeout(milliseconds: Int32(clamping: connections.handshakeTimeout.milliseconds))
+        // For peers whose host is gone without a word: the kernel probes after a minute.
+        try frontend.setTCPKeepalive(idleSeconds: 60, intervalSeconds: 10, count: 6)
+    }
+
+    var isForwarding: Bool { thread != nil }
+
+    /// Totals since the daemon started.
+    var totals: ProxyTotals { earlierRuns + currentRun }
+
+    // MARK: The proxy thread
+
+    /// Starts the proxy thread.
+    func startForwarding() throws(SystemError) {
+        precondition(thread == nil, "the proxy runs already")
+        let sockets = ProxySockets(frontend: frontend, backend: backendSocket, control: proxyControl)
+        let writer = endedWriter
+        statisticsAsked = false
+        thread = try OSThread(name: "filer-proxy") {
+            var code: Int32 = 0
+            do throws(ZeroMQError) {
+                try Proxy.run(frontend: sockets.frontend, backend: sockets.backend, control: sockets.control)
+            } catch {
+                code = error.isTerminated ? 0 : error.errno
+            }
+            _ = withUnsafeBytes(of: &code) { write(writer, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Asks the proxy thread to end, counting its run first; `ended` says when it has.
+    func stopForwarding() {
+        guard thread != nil else { return }
+        do throws(ZeroMQError) {
+            try Proxy.send(.statistics, over: control)
+            try Proxy.send(.terminate, over: control)
+        } catch {
+            // The control channel is broken: end the thread the blunt way.
+            context.shutdown()
+        }
+    }
+
+    /// Called when `ended` is readable: joins the thread.
+    /// - Returns: nil if it ended on TERMINATE, else what made it fail.
+    func proxyEnded() -> String? {
+        var code: Int32 = 0
+        let got = withUnsafeMutableBytes(of: &code) { Glibc.read(ended.rawValue, $0.baseAddress, $0.count) }
+        thread.take()?.join()
+        _ = readAnswers()
+        earlierRuns = earlierRuns + currentRun
+        currentRun = ProxyTotals()
+        statisticsAsked = false
+        if got != MemoryLayout<Int32>.size { return "the proxy thread ended without a word" }
+        return code == 0 ? nil : "\(ZeroMQError("zmq_proxy_steerable", errno: code))"
+    }
+
+    /// Asks a running proxy for its counts, unless a question is already out.
+    func askStatistics() {
+        guard thread != nil, !statisticsAsked else { return }
+        do throws(ZeroMQError) {
+            try Proxy.send(.statistics, over: control)
+            statisticsAsked = true
+        } catch {
+            // Not asked: the next tick asks again, and a proxy that never answers stops the watchdog.
+        }
+    }
+
+    /// Reads the answers waiting on `control`. - Returns: whether one came.
+    func readAnswers() -> Bool {
+        var answered = false
+        do throws(ZeroMQError) {
+            while let statistics = try Proxy.receiveStatistics(over: control) {
+                currentRun = ProxyTotals(statistics)
+                statisticsAsked = false
+                answered = true
+            }
+        } catch {
+            // An inproc PAIR fails only once the context is shut down, or with a
+            // malformed answer: either way the count stays as it was, and asking again
+            // is the remedy.
+            statisticsAsked = false
+        }
+        return answered
+    }
+
+    // MARK: While the proxy is stopped
+
+    /// Passes every reply waiting in the backend to its client, without blocking.
+    /// - Returns: how many were passed on.
+    @discardableResult
+    func forwardReplies() -> Int {
+        precondition(thread == nil, "the proxy thread owns the sockets while it runs")
+        var forwarded = 0
+        let frame = Message()
+        do throws(ZeroMQError) {
+            while try backendSocket.receive(into: frame, blocking: false) {
+                var bytes = UInt64(frame.count)
+                var more = frame.hasMore
+                // A ROUTER never blocks on send: a reply for a client gone or full is dropped.
+                _ = try frontend.trySend(frame, more: more)
+                while more {
+                    _ = try backendSocket.receive(into: frame, blocking: true)
+                    bytes += UInt64(frame.count)
+                    more = frame.hasMore
+                    _ = try frontend.trySend(frame, more: more)
+                }
+                earlierRuns.backendMessagesIn += 1
+                earlierRuns.backendBytesIn += bytes
+                earlierRuns.frontendMessagesOut += 1
+                earlierRuns.frontendBytesOut += bytes
+                forwarded += 1
+            }
+        } catch {
+            // Nothing more can be passed on now; what is left waits for the proxy.
+        }
+        return forwarded
+    }
+
+    /// With the proxy stopped: binds the endpoints that are new, unbinds those no longer
+    /// wanted, and applies the limits to connections made from now on. Binding comes
+    /// first, so a failure leaves the running endpoints as they were.
+    func reconfigureFrontends(_ endpoints: [String], limits: Limits, connections: ConnectionPolicy) throws(ZeroMQError) {
+        precondition(thread == nil, "the proxy thread owns the sockets while it runs")
+        var bound: [String] = []
+        do throws(ZeroMQError) {
+            for endpoint in endpoints where !frontends.contains(endpoint) {
+                try frontend.bind(endpoint)
+                bound.append(endpoint)
+            }
+            try Self.configureFrontend(frontend, limits: limits, connections: connections)
+        } catch {
+            // Put back what we changed; an unbind that fails leaves a stray listener, no worse.
+            for endpoint in bound { try? frontend.unbind(endpoint) }
+            throw error
+        }
+        for endpoint in frontends where !endpoints.contains(endpoint) {
+            do throws(ZeroMQError) { try frontend.unbind(endpoint) } catch {
+                // Still bound: it keeps serving, which a reload must not prevent.
+            }
+        }
+        frontends = endpoints
+    }
+
+    /// The three sockets the proxy thread owns while it runs.
+    private struct ProxySockets: Sendable {
+        let frontend: Socket
+        let backend: Socket
+        let control: Socket
+    }
+}
+
+extension ProxyTotals {
+    init(_ statistics: Proxy.Statistics) {
+        self.init()
+        frontendMessagesIn = statistics.frontendMessagesIn
+        frontendBytesIn = statistics.frontendBytesIn
+        frontendMessagesOut = statistics.frontendMessagesOut
+        frontendBytesOut = statistics.frontendBytesOut
+        backendMessagesIn = statistics.backendMessagesIn
+        backendBytesIn = statistics.backendBytesIn
+        backendMessagesOut = statistics.backendMessagesOut
+        backendBytesOut = statistics.backendBytesOut
+    }
+
+    static func + (a: ProxyTotals, b: ProxyTotals) -> ProxyTotals {
+        var sum = a
+        sum.frontendMessagesIn += b.frontendMessagesIn
+        sum.frontendBytesIn += b.frontendBytesIn
+        sum.frontendMessagesOut += b.frontendMessagesOut
+        sum.frontendBytesOut += b.frontendBytesOut
+        sum.backendMessagesIn += b.backendMessagesIn
+        sum.backendBytesIn += b.backendBytesIn
+        sum.backendMessagesOut += b.backendMessagesOut
+        sum.backendBytesOut += b.backendBytesOut
+        return sum
+    }
+}
