@@ -12,6 +12,11 @@
 #include <sys/un.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <linux/filter.h>
+#include <stdio.h>
 #include <sys/random.h>
 #include <malloc.h>
 #include <time.h>
@@ -89,6 +94,59 @@ int filer_unix_socket_listening(const char *path) {
     else result = -errno;
     close(fd);
     return result;
+}
+
+int filer_peer_address(int fd, char *buffer, size_t size) {
+    struct sockaddr_storage address;
+    socklen_t length = sizeof address;
+    if (getpeername(fd, (struct sockaddr *)&address, &length) != 0) return -errno;
+    char host[INET6_ADDRSTRLEN];
+    if (address.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&address;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(buffer, size, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+    } else if (address.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&address;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(buffer, size, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+    } else {
+        snprintf(buffer, size, "local");
+    }
+    return 0;
+}
+
+int filer_tcp_counters(int fd, unsigned long long *received, unsigned long long *queued) {
+    struct tcp_info info;
+    socklen_t length = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return -errno;
+    *received = info.tcpi_bytes_received;
+    *queued = (unsigned long long)info.tcpi_notsent_bytes + info.tcpi_unacked * (unsigned long long)info.tcpi_snd_mss;
+    return 0;
+}
+
+int filer_drop_connection(int fd, const char *peer) {
+    char current[INET6_ADDRSTRLEN + 16];
+    int result = filer_peer_address(fd, current, sizeof current);
+    if (result != 0) return result == -ENOTCONN || result == -EBADF || result == -ENOTSOCK ? 0 : result;
+    if (strcmp(current, peer) != 0) return 0;
+    return shutdown(fd, SHUT_RDWR) == 0 ? 1 : -errno;
+}
+
+int filer_pause_listener(int fd, int paused) {
+    if (!paused) {
+        int unused = 0;  /* the kernel wants an int's worth of option, though it reads none */
+        if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused) == 0 || errno == ENOENT) return 0;
+        return -errno;
+    }
+    struct sock_filter drop_all[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+    struct sock_fprog program = { .len = 1, .filter = drop_all };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) == 0 ? 0 : -errno;
+}
+
+unsigned long long filer_heap_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return (unsigned long long)info.uordblks + info.hblkhd;
 }
 
 int filer_release_free_memory(void) {

@@ -19,6 +19,8 @@ final class Broker {
     let backend: String
     let context: Context
     private let frontend: Socket
+    /// The frontend's connections as they come and go (see `ConnectionGuard`).
+    let frontendMonitor: Monitor
     let backendSocket: Socket
     /// Our end of the proxy's control channel; readable when an answer waits.
     let control: Socket
@@ -34,6 +36,10 @@ final class Broker {
 
     private static let controlEndpoint = "inproc://filer-proxy-control"
 
+    /// Connections the kernel completes before libzmq accepts them: the most that can
+    /// arrive after the frontends stop accepting, so the descriptor reserve covers them.
+    static let backlog: Int32 = 128
+
     /// Binds every endpoint; nothing is forwarded until `startForwarding()`.
     init(frontends: [String], backend: String, limits: Limits, connections: ConnectionPolicy) throws {
         self.frontends = frontends
@@ -41,8 +47,12 @@ final class Broker {
         context = try Context()
         frontend = try Socket(context, .router)
         try Self.configureFrontend(frontend, limits: limits, connections: connections)
+        // Before binding, so that the listening descriptors are seen.
+        frontendMonitor = try Monitor(
+            frontend, context: context, mask: Monitor.Kind.mask([.listening, .accepted, .acceptFailed, .disconnected]))
         // At stop, give the last replies a moment to leave.
         try frontend.setLinger(milliseconds: 1_000)
+        try frontend.setOption(ZMQ_BACKLOG, Self.backlog, name: "ZMQ_BACKLOG")
         for endpoint in frontends { try frontend.bind(endpoint) }
         backendSocket = try Socket(context, .dealer)
         try backendSocket.setHighWaterMarks(send: BackendQueues.requests, receive: BackendQueues.replies)
@@ -189,6 +199,30 @@ final class Broker {
             // Nothing more can be passed on now; what is left waits for the proxy.
         }
         return forwarded
+    }
+
+    /// Stops or resumes accepting new connections on every TCP frontend, at once and
+    /// whether the proxy runs or not; the connections already made go on. An ipc
+    /// frontend cannot be paused so (closing its listener would end its connections
+    /// too): file permissions guard it. - Returns: what failed, if anything did.
+    func setListening(_ on: Bool) -> String? {
+        var failures: [String] = []
+        for (endpoint, listener) in listeners.sorted(by: { $0.key < $1.key }) where endpoint.hasPrefix("tcp://") {
+            do throws(SystemError) {
+                try Connections.pauseListener(listener, !on)
+            } catch {
+                failures.append("\(endpoint): \(error)")
+            }
+        }
+        return failures.isEmpty ? nil : failures.joined(separator: "; ")
+    }
+
+    /// The listening descriptor of each bound frontend, from the monitor.
+    private var listeners: [String: Int32] = [:]
+
+    /// The monitor saw `endpoint` bound on `descriptor`.
+    func listenerBound(_ endpoint: String, descriptor: Int32) {
+        listeners[endpoint] = descriptor
     }
 
     /// With the proxy stopped: binds the endpoints that are new, unbinds those no longer

@@ -64,13 +64,23 @@ public enum Daemon {
         let pool = WorkerPool(
             configuration: configuration, watchdogInterval: notifier.watchdogInterval, now: now,
             seed: UInt64.random(in: 0...UInt64.max))
+        // Connections may use what the open-file limit leaves once the master's own
+        // descriptors, and a reserve for workers, control clients and reloads, are counted.
+        let reserve = 64 + 4 * pool.slots.count + Int(Broker.backlog)
+        let available = openFiles - (Resources.openDescriptorCount() ?? 64) - reserve
+        let connectionGuard = ConnectionGuard(
+            maximumConnections: max(1, configuration.limits.maxConnections ?? available),
+            memoryBudget: configuration.limits.maxMemory)
         logger.info(
             "Master \(getpid()) serving \(configuration.root) on \(configuration.frontends.joined(separator: ", ")) with \(pool.slots.count) workers",
             metadata: ["backend": "\(backend)", "open_files": "\(openFiles)"])
+        if let limit = configuration.limits.maxConnections, limit > available {
+            logger.warning("limits.max_connections is \(limit), but the open-file limit leaves room for \(available): raise LimitNOFILE=")
+        }
         let master = Master(
             pool: pool, broker: broker, control: controlServer, signals: signals, notifier: notifier,
             configFile: configFile, readConfiguration: reloadConfiguration, faults: TestFaults.fromEnvironment(),
-            logger: logger)
+            connectionGuard: connectionGuard, logger: logger)
         let code = master.run()
         for (endpoint, identity) in bound {
             Files.removeSocketFile(ofIPCEndpoint: endpoint, ifStill: identity)

@@ -29,13 +29,18 @@ final class Master {
     private var dispatching = false
     private var exitCode: ExitCode?
     private var nextStatistics = MonotonicInstant.now()
+    private var connectionGuard: ConnectionGuard
+    private var nextMeasurement = MonotonicInstant.now()
+    /// How often the memory budget is checked.
+    private static let measurementInterval = Duration.milliseconds(250)
 
     init(
         pool: WorkerPool, broker: Broker, control: ControlServer?, signals: consuming SignalDescriptor,
         notifier: Notifier, configFile: String, readConfiguration: @escaping () throws -> Configuration,
-        faults: TestFaults?, logger: Logger
+        faults: TestFaults?, connectionGuard: ConnectionGuard, logger: Logger
     ) {
         self.pool = pool
+        self.connectionGuard = connectionGuard
         self.broker = broker
         self.processes = WorkerProcesses(backend: broker.backend)
         self.control = control
@@ -58,11 +63,12 @@ final class Master {
         if let control {
             loop.add(.socket(control.socket)) { [unowned self] in answerControl(control) }
         }
+        loop.add(.socket(broker.frontendMonitor.events)) { [unowned self] in readConnectionEvents() }
         replySource = loop.add(.socket(broker.backendSocket)) { [unowned self] in broker.forwardReplies() }
         post(.start)
         while exitCode == nil {
             let now = MonotonicInstant.now()
-            var timeout = max(0, (pool.nextDeadline(after: now) - now).milliseconds + 1)
+            var timeout = max(0, (min(pool.nextDeadline(after: now), nextMeasurement) - now).milliseconds + 1)
             // A notification the manager could not take yet is retried soon.
             if notifier.hasWaiting { timeout = min(timeout, 100) }
             do {
@@ -73,6 +79,10 @@ final class Master {
             if MonotonicInstant.now() >= nextStatistics {
                 broker.askStatistics()
                 nextStatistics = MonotonicInstant.now() + .seconds(1)
+            }
+            if MonotonicInstant.now() >= nextMeasurement {
+                measure()
+                nextMeasurement = MonotonicInstant.now() + Self.measurementInterval
             }
             post(.tick)
             notifier.flush()
@@ -206,6 +216,57 @@ final class Master {
         if !open {
             // The worker closed it: it is exiting, and SIGCHLD follows.
             loop.remove(source)
+        }
+    }
+
+    // MARK: Connections
+
+    private func readConnectionEvents() {
+        do throws(ZeroMQError) {
+            while let event = try broker.frontendMonitor.nextEvent() {
+                switch event.kind {
+                case .listening:
+                    broker.listenerBound(event.endpoint, descriptor: event.value)
+                case .accepted:
+                    let peer = Connections.peer(of: event.value) ?? "an unknown peer"
+                    performGuard(connectionGuard.accepted(descriptor: event.value, peer: peer))
+                case .disconnected:
+                    performGuard(connectionGuard.closed(descriptor: event.value))
+                case .acceptFailed:
+                    performGuard(connectionGuard.acceptFailed(errno: event.value))
+                default:
+                    break
+                }
+            }
+        } catch {
+            post(.masterFailed(reason: "cannot read the frontend's connection events: \(error)"))
+        }
+    }
+
+    /// The memory budget: the heap, and when it runs high, what each client costs.
+    private func measure() {
+        let heap = Connections.heapInUse()
+        var counters: [Int32: (received: UInt64, queued: UInt64)] = [:]
+        // Reading every connection's counters costs a system call each: only when it matters.
+        if heap > connectionGuard.memoryBudget / 2 {
+            for descriptor in connectionGuard.connections.keys {
+                counters[descriptor] = Connections.counters(of: descriptor)
+            }
+        }
+        performGuard(connectionGuard.measured(heapInUse: heap, counters: counters))
+    }
+
+    private func performGuard(_ actions: [ConnectionGuard.Action]) {
+        for action in actions {
+            switch action {
+            case .setListening(let on):
+                if let failure = broker.setListening(on) {
+                    logger.error("Cannot \(on ? "resume" : "pause") accepting connections: \(failure)")
+                }
+            case .holdRequests(let hold): post(.holdRequests(hold))
+            case .drop(let descriptor, let peer): Connections.drop(descriptor, peer: peer)
+            case .log(let level, let message): logger.log(level: level, "\(message)")
+            }
         }
     }
 

@@ -2,7 +2,7 @@ public import Logging
 public import Posix
 public import FilerConfiguration
 public import FilerCore
-public import FilerProtocol
+import FilerProtocol
 
 /// What happens to the worker pool: the effects layer turns system events (a signal,
 /// a status pipe's line, a reaped child, the proxy thread's end, a timer) into these.

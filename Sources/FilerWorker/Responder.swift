@@ -1,5 +1,5 @@
 import Glibc
-public import Logging
+import Logging
 import Posix
 import FilerCore
 import FilerProtocol

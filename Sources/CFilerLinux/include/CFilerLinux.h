@@ -52,6 +52,28 @@ int filer_notify(const char *state, size_t length);
 /// abstract namespace): 1 if a connect succeeds, 0 if nothing listens, -errno otherwise.
 int filer_unix_socket_listening(const char *path);
 
+/// The peer of a connected socket as "ADDRESS:PORT" ("[ADDRESS]:PORT" for IPv6, "local"
+/// for AF_UNIX), NUL-terminated in `buffer`. Returns 0, or -errno.
+int filer_peer_address(int fd, char *buffer, size_t size);
+
+/// A TCP connection's counters: bytes received from the peer, and bytes queued for it
+/// that it has not taken yet. Returns 0, or -errno (-ENOPROTOOPT for other sockets).
+int filer_tcp_counters(int fd, unsigned long long *received, unsigned long long *queued);
+
+/// shutdown(2) of a connection that libzmq owns, if `fd` is still the socket connected to
+/// `peer` (as filer_peer_address spells it): libzmq sees the peer leave and closes the
+/// descriptor itself. Returns 1 if shut down, 0 if `fd` is another socket now, -errno.
+int filer_drop_connection(int fd, const char *peer);
+
+/// Pauses or resumes a listening TCP socket that libzmq owns, without closing it (which
+/// would also end every connection it accepted): a socket filter that drops every
+/// packet makes the kernel ignore new connections' SYNs, so nothing new is accepted
+/// while the connections already made go on. Returns 0, or -errno.
+int filer_pause_listener(int fd, int paused);
+
+/// Bytes the C heap has handed out and not had back (mallinfo2: arenas and mmapped blocks).
+unsigned long long filer_heap_in_use(void);
+
 /// malloc_trim(3): hands the heap's free pages back to the kernel.
 int filer_release_free_memory(void);
 
