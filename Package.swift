@@ -12,6 +12,8 @@ let package = Package(
     name: "filer",
     products: [
         .executable(name: "filer", targets: ["filer"]),
+        // For the fuzzer's package in Fuzz/, which builds it with sanitizer flags of its own.
+        .library(name: "FilerProtocol", targets: ["FilerProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

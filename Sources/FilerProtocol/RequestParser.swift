@@ -30,9 +30,10 @@ struct RequestParser {
             throw .badRequest("the request must be a JSON object with a string \"path\"")
         }
         index += 1
-        var path: String?
-        var encoding: String?
-        var nonString: String?
+        // One state per member: a later duplicate replaces all of an earlier one, as in
+        // JSON.parse, whether either is a string or not.
+        var path = Member.absent
+        var encoding = Member.absent
         skipWhitespace()
         if peek() == UInt8(ascii: "}") {
             index += 1
@@ -44,15 +45,14 @@ struct RequestParser {
                 try expect(UInt8(ascii: ":"))
                 skipWhitespace()
                 if key == "path" || key == "encoding" {
+                    let member: Member
                     if peek() == UInt8(ascii: "\"") {
-                        let value = try string()
-                        if key == "path" { path = value } else { encoding = value }
-                        if nonString == key { nonString = nil }  // a later duplicate wins, as in JSON.parse
+                        member = .string(try string())
                     } else {
                         try skipValue(depth: 2)
-                        nonString = key
-                        if key == "path" { path = nil } else { encoding = nil }
+                        member = .notString
                     }
+                    if key == "path" { path = member } else { encoding = member }
                 } else {
                     try skipValue(depth: 2)
                 }
@@ -67,16 +67,27 @@ struct RequestParser {
         }
         skipWhitespace()
         guard index == bytes.count else { throw notJSON }
-        if let nonString { throw .badRequest("\"\(nonString)\" must be a string") }
-        guard let path else { throw .badRequest("the request has no \"path\"") }
-        var request = FileRequest(path: path)
+        var request: FileRequest
+        switch path {
+        case .absent: throw .badRequest("the request has no \"path\"")
+        case .notString: throw .badRequest("\"path\" must be a string")
+        case let .string(path): request = FileRequest(path: path)
+        }
         switch encoding {
-        case nil: break
-        case "utf8", "utf-8": request.encoding = .utf8
-        case "base64": request.encoding = .base64
-        case let other?: throw .badRequest("unknown encoding \"\(other)\": use \"utf8\" or \"base64\"")
+        case .absent: break
+        case .notString: throw .badRequest("\"encoding\" must be a string")
+        case .string("utf8"), .string("utf-8"): request.encoding = .utf8
+        case .string("base64"): request.encoding = .base64
+        case let .string(other): throw .badRequest("unknown encoding \"\(other)\": use \"utf8\" or \"base64\"")
         }
         return request
+    }
+
+    /// What the request says for `path` or `encoding`.
+    private enum Member {
+        case absent
+        case string(String)
+        case notString
     }
 
     // MARK: JSON values

@@ -117,4 +117,16 @@ import Testing
         #expect(parser(Array(#"{"path":5,"path":"b"}"#.utf8)) == .request(path: "b", encoding: nil))
         #expect(parser(Array(#"{"path":"a","path":5}"#.utf8)) == .refused)
     }
+
+    /// Found while writing the fuzzer's oracle (Fuzz/): the parser kept one "not a string"
+    /// mark for both members, so a bad path overwrote the mark of a bad encoding, a later
+    /// string path cleared it, and the bad encoding passed as absent.
+    @Test(arguments: [
+        #"{"encoding":5,"path":5,"path":"a"}"#, #"{"path":5,"encoding":[],"encoding":"utf8"}"#,
+        #"{"encoding":null,"path":{},"path":"a"}"#,
+    ])
+    func aNonStringMemberIsRefusedWhateverFollowsTheOtherMember(_ text: String) {
+        #expect(parser(Array(text.utf8)) == .refused)
+        #expect(oracle(Array(text.utf8)) == .refused)
+    }
 }
