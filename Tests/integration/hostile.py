@@ -152,10 +152,12 @@ class Bystander:
     def __init__(self, endpoint: str, path: str = "hello.txt", expected: bytes | None = None,
                  timeout: float = 5.0, pause: float = 0.05, limit: float = 300.0,
                  max_requests: int = 1_000_000, connect_now: bool = False, context: zmq.Context | None = None,
-                 stop_on_loss: bool = False):
+                 stop_on_loss: bool = False, gate: threading.Lock | None = None):
         self.endpoint, self.path, self.expected = endpoint, path, expected
         self.timeout, self.pause, self.limit, self.max_requests = timeout, pause, limit, max_requests
         self.stop_on_loss = stop_on_loss
+        # Held around each request: whoever holds it knows no request of ours is in flight.
+        self.gate = gate or threading.Lock()
         self.context = context or zmq.Context.instance()
         self.sent = self.ok = self.lost = 0
         self.bad: list[str] = []
@@ -214,7 +216,8 @@ class Bystander:
         deadline = time.monotonic() + self.limit
         try:
             while not self._stop.is_set() and time.monotonic() < deadline and self.sent < self.max_requests:
-                answered, _, _ = self.ask_once()
+                with self.gate:
+                    answered, _, _ = self.ask_once()
                 if not answered and self.stop_on_loss:
                     break
                 if self.pause:
@@ -272,8 +275,8 @@ def greeting(mechanism: bytes = b"NULL", as_server: bool = False, major: int = 3
 def frame_header(size: int, more: bool = False, command: bool = False, long: bool | None = None) -> bytes:
     """The flags and size of one frame; `long` forces the 8-byte size form."""
     flags = (FLAG_MORE if more else 0) | (FLAG_COMMAND if command else 0)
-    if long is None:
-        long = size > 255
+    if long is None or size > 255:
+        long = bool(long) or size > 255
     if long:
         return bytes([flags | FLAG_LONG]) + struct.pack(">Q", size)
     return bytes([flags, size])
