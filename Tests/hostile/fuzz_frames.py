@@ -5,9 +5,10 @@ For --seconds it throws at the frontend: random frame counts and sizes,
 random envelopes, random and colliding routing ids (the 0x00-prefixed space
 libzmq keeps for its own ids included), raw ZMTP bytes (junk, bad greetings,
 valid greetings followed by corrupt commands, truncated frames, huge declared
-sizes), slow readers that never read their replies, and connection churn.
-The random generator is seeded; the seed is printed first, and
-`--seed N` replays the same choices (not the same timing).
+sizes), ZMTP/1.0 framing (no greeting at all, which libzmq still accepts),
+slow readers that never read their replies, and connection churn. The
+random generator is seeded; the seed is printed first, and `--seed N`
+replays the same choices (not the same timing).
 
 Three invariants, checked continuously where cheap and again at the end:
 
@@ -279,6 +280,7 @@ class FrameFuzzer:
         "zmq-frames": 6,      # pyzmq DEALER: random frames, envelopes, routing ids
         "raw-frames": 5,      # raw ZMTP: random frames with random MORE flags, maybe never ending
         "raw-junk": 2,        # bytes that are no greeting at all
+        "zmtp10": 2,          # ZMTP/1.0 (no greeting): identity frames, random length-prefixed frames
         "raw-greeting": 2,    # greetings that are wrong (version, mechanism, signature, as-server)
         "raw-command": 3,     # a valid greeting, then corrupt or unexpected commands
         "raw-truncated": 2,   # a frame that declares more than it sends
@@ -428,6 +430,25 @@ class FrameFuzzer:
         z = self.raw(handshake=False)
         z.send(self.rand_bytes(self.rng.randint(1, 2000)))
         self.hold(z, self.rng.uniform(0, 1)) if self.rng.random() < 0.3 else z.close()
+
+    def a_zmtp10(self):
+        predicted = b"\x00" + ((0x6B8B4567 + self.connects + self.rng.randint(0, 3)) % 2 ** 32).to_bytes(4, "big")
+        ident = self.rng.choice([b"", b"", predicted, self.rng.choice(self.colliding), self.rand_bytes(self.rng.randint(1, 255))])
+        if not ident:
+            self.connects += 1
+        z = hostile.Zmtp10(self.endpoint, identity=ident, timeout=1.0)
+        n = self.rng.choice([1, 2, 3, self.rng.randint(1, 50)])
+        frames = [self.rand_bytes(self.rand_size()) for _ in range(n)]
+        if self.rng.random() < 0.6:
+            frames = frames[: self.rng.randint(0, 2)] + [b"", self.rand_body()]
+        z.sock.sendall(b"".join(hostile.frame10(f, more=i < len(frames) - 1 or self.rng.random() < 0.1)
+                                for i, f in enumerate(frames)))
+        if self.rng.random() < 0.5:
+            try:
+                z.recv_message(timeout=0.2)
+            except socket.timeout:
+                pass
+        self.hold(z, self.rng.uniform(0, 2)) if self.rng.random() < 0.3 else z.close()
 
     def a_raw_greeting(self):
         z = self.raw(handshake=False)

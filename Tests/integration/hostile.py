@@ -627,3 +627,74 @@ class Pipeliner:
         self.stop()
         for z in self.conns:
             z.close()
+
+
+# ---------------------------------------------------------------- ZMTP/1.0 (no greeting)
+#
+# libzmq still speaks ZMTP/1.0 to a peer whose first byte is not 0xFF: no
+# greeting, no mechanism, no commands (so no heartbeats); frames are
+# [length including the flags byte][flags][body], the first one the peer's
+# identity. Bytes that are not a greeting at all can reach the workers this way.
+
+
+def frame10(body: bytes, more: bool = False) -> bytes:
+    n = len(body) + 1
+    flags = b"\x01" if more else b"\x00"
+    if n < 255:
+        return bytes([n]) + flags + body
+    return b"\xff" + struct.pack(">Q", n) + flags + body
+
+
+class Zmtp10:
+    """A raw ZMTP/1.0 peer: an identity frame, then messages, both ways."""
+
+    def __init__(self, endpoint: str, identity: bytes = b"", timeout: float = 5.0):
+        self.sock = socket.create_connection(tcp_address(endpoint), timeout=timeout)
+        self.timeout = timeout
+        self._buf = b""
+        self.sock.sendall(frame10(identity))
+        self._skipped_identity = False
+
+    def send_frames(self, frames: list[bytes]):
+        self.sock.sendall(b"".join(frame10(f, more=i < len(frames) - 1) for i, f in enumerate(frames)))
+
+    def _take(self, n: int, deadline: float) -> bytes:
+        while len(self._buf) < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("ZMTP/1.0 read timed out")
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError as e:
+                raise PeerClosed(str(e)) from e
+            if not chunk:
+                raise PeerClosed("EOF")
+            self._buf += chunk
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def _frame(self, deadline: float) -> tuple[bool, bytes]:
+        n = self._take(1, deadline)[0]
+        if n == 0xFF:
+            (n,) = struct.unpack(">Q", self._take(8, deadline))
+        flags = self._take(1, deadline)[0]
+        return bool(flags & 1), self._take(n - 1, deadline)
+
+    def recv_message(self, timeout: float | None = None) -> list[bytes]:
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        if not self._skipped_identity:  # the server's identity frame (the first 10 bytes of its greeting)
+            self._frame(deadline)
+            self._skipped_identity = True
+        frames = []
+        while True:
+            more, body = self._frame(deadline)
+            frames.append(body)
+            if not more:
+                return frames
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass

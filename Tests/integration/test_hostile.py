@@ -145,6 +145,8 @@ def test_1_routing_id_squatting_cannot_crash_the_master(daemons):
                 squatters.append(zmtp_connect(d.endpoint, identity=ident, timeout=3))
             except (hostile.PeerClosed, ConnectionError):
                 pass  # a daemon may refuse an id from libzmq's own space: fine
+        for i in range(301, 321):  # the same over ZMTP/1.0: an identity frame, no greeting, no handshake
+            squatters.append(hostile.Zmtp10(d.endpoint, identity=b"\x00" + (first + i).to_bytes(4, "big")))
         assert_master_alive(d, "after the squatters connected")
         for i in range(20):
             check_hello(d, f"(REQ client {i} after the squatters)")
@@ -324,6 +326,30 @@ def test_4_a_two_frame_request_is_ebadreq_and_no_worker_dies(daemons):
     check_hello(d, "after the two-frame requests")
     assert not d.ended_workers(), f"workers ended: {d.ended_workers()}"
     assert set(d.live_workers()) == workers, f"workers changed: {workers} -> {d.live_workers()}"
+
+
+def test_4_a_two_frame_request_over_zmtp_1_0_is_ebadreq_too(daemons):
+    """The same request from a peer that sends no greeting at all: libzmq takes it as ZMTP/1.0
+    (length-prefixed frames), so junk bytes can reach a worker as a multi-frame request.
+    baseline: the first one kills a worker (exit code 5); no reply."""
+    d = daemons.start(workers=2)
+    workers = set(d.online_pids())
+    z = hostile.Zmtp10(d.endpoint)
+    try:
+        for i in range(10):
+            z.send_frames([b"", b'{"path":"hello.txt"}', b"x"])
+            try:
+                frames = z.recv_message(timeout=3)
+            except (OSError, hostile.PeerClosed) as e:
+                raise AssertionError(f"no reply to ZMTP/1.0 two-frame request {i + 1} ({e!r}); "
+                                     f"workers ended: {d.ended_workers()}")
+            assert len(frames) == 2 and frames[0] == b"", f"reply frames {frames!r:.300}"
+            check_error(frames[1], "EBADREQ")
+    finally:
+        z.close()
+    check_hello(d, "after the ZMTP/1.0 two-frame requests")
+    assert not d.ended_workers(), f"workers ended: {d.ended_workers()}"
+    assert set(d.live_workers()) == workers
 
 
 # ---------------------------------------------------------------- 5. slow readers
