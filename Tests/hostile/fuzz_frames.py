@@ -524,9 +524,13 @@ class FrameFuzzer:
 
     def a_slow_reader(self):
         z = hostile.Zmtp(self.endpoint, timeout=1.0, rcvbuf=32 * KiB)
-        z.handshake()
-        self.connects += 1
-        body = self.rng.choice([b'{"path":"1m.txt"}', b'{"path":"ctrl256k.txt"}', b'{"path":"ctrl1m.txt"}'])
+        # Sometimes a routing id far over RFC 23's 255 octets: it rides with every request.
+        identity = self.rand_bytes(self.rng.randint(256, 65000)) if self.rng.random() < 0.3 else None
+        z.handshake(identity=identity)
+        if identity is None:
+            self.connects += 1
+        body = self.rng.choice([b'{"path":"1m.txt"}', b'{"path":"ctrl256k.txt"}', b'{"path":"ctrl1m.txt"}',
+                                b'{"path":"nope"}'])
         n = self.rng.randint(10, 300)
         msg = hostile.frame(b"", more=True) + hostile.frame(body)
         z.sock.setblocking(False)

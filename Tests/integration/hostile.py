@@ -570,10 +570,12 @@ class Pipeliner:
     small SO_RCVBUF, so the server feels it soon). Non-blocking; bounded by
     `count` and by the `seconds` given to run()."""
 
-    def __init__(self, endpoint: str, clients: int, payload: bytes, count: int, rcvbuf: int = 64 * 1024):
+    def __init__(self, endpoint: str, clients: int, payload: bytes, count: int, rcvbuf: int = 64 * 1024,
+                 identity: Callable[[int], bytes] | None = None):
         self.message = frame(b"", more=True) + frame(payload)
         self.count = count
-        self.conns = [zmtp_connect(endpoint, rcvbuf=rcvbuf) for _ in range(clients)]
+        self.conns = [zmtp_connect(endpoint, rcvbuf=rcvbuf, identity=identity(i) if identity else None)
+                      for i in range(clients)]
         self.sent_bytes = [0] * clients
         self.closed = [False] * clients
         self._stop = threading.Event()

@@ -458,6 +458,38 @@ def test_5c_worker_buffers_shrink_after_a_large_reply(daemons):
             f"worker {pid}: RSS {hostile.mib(now):.1f} MiB 3 s after the reply, idle was {hostile.mib(idle[pid]):.1f} MiB"
 
 
+def test_5d_a_long_routing_id_cannot_multiply_small_requests(daemons):
+    """Not in the issue, found while writing these tests: libzmq takes a peer's ZMTP Identity of any
+    length (RFC 23 says 255 octets at most) and the ROUTER puts it in front of every request from
+    that connection; the workers echo it back. Four raw DEALERs with a 65,000-byte Identity
+    pipeline 10,000 requests each for a missing file (15 bytes each) and never read, for 8 s:
+    the same bounds as 5a. Byte limits that count only bodies miss this.
+    baseline: exit 78 at start (limits.max_reply_size is an unknown key); with the new keys left
+    out, the master grew by 228 MiB."""
+    d = daemons.make(workers=2, config={"limits": SLOW_LIMITS, "log_level": "info"})
+    d.start()
+    workers = d.online_pids()
+    check_hello(d)
+    idle = {pid: rss_kib(pid) for pid in [d.pid, *workers]}
+    slow = Pipeliner(d.endpoint, 4, b'{"path":"nope"}', 10_000, identity=lambda i: bytes([65 + i]) * 65_000)
+    try:
+        with RssSampler(lambda: [d.pid, *d.live_workers()], 0.05) as rss, \
+                Bystander(d.endpoint, expected=HELLO, timeout=5, pause=0.05, limit=30) as by:
+            slow.run(8.0)
+            rss.sample()
+        assert_master_alive(d, "under four slow readers with long routing ids")
+    finally:
+        slow.close()
+    master = hostile.mib(rss.peak[d.pid] - idle[d.pid])
+    assert master < 160, f"master RSS grew by {master:.0f} MiB (requests pipelined: {slow.sent})"
+    for pid in rss.peak:
+        if pid != d.pid:
+            growth = hostile.mib(rss.peak[pid] - idle.get(pid, rss.first[pid]))
+            assert growth < 64, f"worker {pid} RSS grew by {growth:.0f} MiB"
+    assert by.ok > 0 and by.lost == 0 and not by.bad, by.summary()
+    assert by.max_latency < 2, f"a bystander reply took {by.max_latency:.2f} s; {by.summary()}"
+
+
 # ---------------------------------------------------------------- 6. no reply dropped
 
 
