@@ -86,8 +86,8 @@ def serve_outcome(d, timeout: float = 10.0) -> tuple[str, int | None]:
     return "running", None
 
 
-def expect_config_error(d, key: str, extra_words: tuple[str, ...] = (), time_limit: float = 10.0):
-    """check-config and serve both exit 78 with `key` (and `extra_words`) on stderr."""
+def expect_config_error(d, key: str, time_limit: float = 10.0):
+    """check-config and serve both exit 78 with `key` on stderr."""
     started = time.monotonic()
     check = run_cli(["check-config", "--config", str(d.config_path)], timeout=max(time_limit, 20))
     check_took = time.monotonic() - started
@@ -101,11 +101,10 @@ def expect_config_error(d, key: str, extra_words: tuple[str, ...] = (), time_lim
         problems.append(f"check-config exit {check.returncode}, want 78 (stdout: {check.stdout[:300]!r})")
     if outcome != "exit" or code != 78:
         problems.append(f"serve: {outcome} {signame(code) if outcome == 'exit' else ''}, want exit 78")
-    for word in (key, *extra_words):
-        if word not in check_err:
-            problems.append(f"check-config stderr does not name {word!r}: {check_err[:300]!r}")
-        if word not in serve_err:
-            problems.append(f"serve stderr does not name {word!r}: {serve_err[:300]!r}")
+    if key not in check_err:
+        problems.append(f"check-config stderr does not name {key!r}: {check_err[:300]!r}")
+    if key not in serve_err:
+        problems.append(f"serve stderr does not name {key!r}: {serve_err[:300]!r}")
     if check_took > time_limit:
         problems.append(f"check-config took {check_took:.1f}s (limit {time_limit}s)")
     if outcome == "exit" and serve_took > time_limit:
@@ -122,12 +121,12 @@ SQUAT_ID = b"\x00\x6b\x8b\x45\x67"
 
 
 def test_1_routing_id_squatting_cannot_crash_the_master(daemons):
-    """A DEALER announces the ROUTER's predictable first auto id (and 300 squatters
-    the ids after it); then ordinary REQ clients connect and are served.
+    """A DEALER announces the ROUTER's predictable first auto id (and 300 squatters the ids after
+    it, 20 more over ZMTP/1.0); then ordinary REQ clients connect and are served.
     baseline: the master aborts (Assertion failed: ok (src/socket_base.cpp:2130), SIGABRT) at the first REQ."""
     d = daemons.start(workers=2)
     ctx = zmq.Context()
-    squatters: list[Zmtp] = []
+    squatters: list = []
     try:
         dealer = ctx.socket(zmq.DEALER)
         dealer.setsockopt(zmq.LINGER, 0)
@@ -143,8 +142,8 @@ def test_1_routing_id_squatting_cannot_crash_the_master(daemons):
             ident = b"\x00" + (first + i).to_bytes(4, "big")
             try:
                 squatters.append(zmtp_connect(d.endpoint, identity=ident, timeout=3))
-            except (hostile.PeerClosed, ConnectionError):
-                pass  # a daemon may refuse an id from libzmq's own space: fine
+            except (hostile.PeerClosed, OSError, AssertionError):
+                pass  # a daemon may refuse an id from libzmq's own space (hang up, ERROR, silence): fine
         for i in range(301, 321):  # the same over ZMTP/1.0: an identity frame, no greeting, no handshake
             squatters.append(hostile.Zmtp10(d.endpoint, identity=b"\x00" + (first + i).to_bytes(4, "big")))
         assert_master_alive(d, "after the squatters connected")
