@@ -391,11 +391,12 @@ class Daemon:
                 break
         if not found:
             code = self.proc.poll()
+            datagrams = [d["text"] for d in self.notify.snapshot()]
             self.stop()
             raise AssertionError(
                 f"daemon did not send READY=1 within {timeout}s "
                 f"(exit code {code}); command {self.command()}\n"
-                f"notify datagrams: {[d['text'] for d in self.notify.snapshot()]}\n"
+                f"notify datagrams: {datagrams}\n"
                 f"stderr:\n{self.log_text()[-4000:]}"
             )
         self.online_pids()
