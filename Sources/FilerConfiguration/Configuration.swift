@@ -53,9 +53,8 @@ public struct Limits: Equatable, Sendable {
     public var maxRequestSize = 64 << 10
     /// Larger replies are refused (EFBIG) before they are built.
     public var maxReplySize = 128 << 20
-    /// The master's memory budget: over it, it takes no new requests and drops the
-    /// clients that cost the most (those that do not read their replies, or that send
-    /// the most), until it is back under.
+    /// The master's memory budget: over it, it drops the clients that cost the most
+    /// (those that do not read their replies, or that send the most).
     public var maxMemory = 1 << 30
     /// Client connections at once; nil: as many as the open-file limit allows.
     public var maxConnections: Int? = nil

@@ -28,8 +28,9 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 public struct ConfigurationLoader {
     public init() {}
 
-    /// A configuration file is a page of text; a larger one is refused unparsed.
-    static let maximumFileSize = 1 << 20
+    /// A configuration file is a page of text; a larger one is refused unparsed. (Large
+    /// enough that an absurd value still reaches its key's check, which names the key.)
+    static let maximumFileSize = 16 << 20
 
     /// - Parameters:
     ///   - path: the YAML file.

@@ -48,7 +48,7 @@ public enum ConfigurationSchema {
         size("limits.max_file_size", \.limits.maxFileSize, 1...(4 << 30), flag: "max-file-size", meaning: "larger files get EFBIG"),
         size("limits.max_request_size", \.limits.maxRequestSize, 16...(64 << 20), flag: "max-request-size", meaning: "a larger request frame ends the connection that sent it"),
         size("limits.max_reply_size", \.limits.maxReplySize, (1 << 10)...(16 << 30), meaning: "larger replies get EFBIG, before they are built"),
-        size("limits.max_memory", \.limits.maxMemory, (16 << 20)...(1 << 40), meaning: "the master's memory budget; over it, it takes no new requests and drops the clients that cost the most"),
+        size("limits.max_memory", \.limits.maxMemory, (16 << 20)...(1 << 40), meaning: "the master's memory budget; over it, it drops the clients that cost the most"),
         Setting(
             key: "limits.max_connections", meaning: "client connections at once; `auto`: what the open-file limit allows",
             flag: nil, isList: false,

@@ -55,7 +55,7 @@ final class Broker {
         try frontend.setOption(ZMQ_BACKLOG, Self.backlog, name: "ZMQ_BACKLOG")
         for endpoint in frontends { try frontend.bind(endpoint) }
         backendSocket = try Socket(context, .dealer)
-        try backendSocket.setHighWaterMarks(send: BackendQueues.requests, receive: BackendQueues.replies)
+        try backendSocket.setHighWaterMarks(send: BackendQueues.requestsToWorker, receive: 0)
         try backendSocket.setLinger(milliseconds: 0)
         Files.makeParentDirectory(ofIPCEndpoint: backend)
         try backendSocket.bind(backend)
@@ -74,13 +74,19 @@ final class Broker {
     }
 
     /// What the frontend allows each client: its request frames' size, and how long it
-    /// may be silent. Its queues keep libzmq's 1,000 messages: they count messages, not
-    /// bytes, and a queue small enough to bound bytes drops the replies of clients that
-    /// merely pipeline (a queue of 8 lost 3 % of a 100-deep pipeline's replies; 32 lost
-    /// none until 500 deep). The master's memory budget bounds bytes instead.
+    /// may be silent.
+    ///
+    /// Its queues are not where memory is bounded: they count messages, not bytes, and a
+    /// send queue small enough to bound bytes drops the replies of clients that merely
+    /// pipeline (8 lost 3 % of a 100-deep pipeline's replies; 32 lost none until 500
+    /// deep), so it keeps libzmq's 1,000. The receive queue has no limit at all: when
+    /// one fills, libzmq 4.3.4 stops reading that connection, and if the peer then
+    /// leaves, the next heartbeat aborts the process (`!_io_error`,
+    /// stream_engine_base.cpp:331). The master's memory budget bounds bytes instead.
     static func configureFrontend(_ frontend: Socket, limits: Limits, connections: ConnectionPolicy) throws(ZeroMQError) {
         // An oversized frame ends its connection, before any worker sees it.
         try frontend.setMaximumMessageSize(Int64(limits.maxRequestSize))
+        try frontend.setHighWaterMarks(send: 1_000, receive: 0)
         let interval = Int32(clamping: connections.heartbeatInterval.milliseconds)
         let timeout = Int32(clamping: connections.heartbeatTimeout.milliseconds)
         try frontend.setHeartbeats(intervalMilliseconds: interval, timeoutMilliseconds: timeout, ttlMilliseconds: interval > 0 ? timeout : 0)
@@ -170,15 +176,25 @@ final class Broker {
 
     // MARK: While the proxy is stopped
 
-    /// Passes every reply waiting in the backend to its client, without blocking.
+    /// With the proxy stopped, lets the sockets do their own bookkeeping: libzmq frees a
+    /// closed connection's queues only when the socket's owner next calls into it, and
+    /// while the proxy thread is stopped that owner is the event loop.
+    func tendSockets() {
+        guard thread == nil else { return }
+        _ = frontend.canReceive
+        _ = backendSocket.canReceive
+    }
+
+    /// Passes replies waiting in the backend to their clients, without blocking, at most
+    /// `limit` of them: workers keep answering, and the event loop has other sources.
     /// - Returns: how many were passed on.
     @discardableResult
-    func forwardReplies() -> Int {
+    func forwardReplies(limit: Int = 64) -> Int {
         precondition(thread == nil, "the proxy thread owns the sockets while it runs")
         var forwarded = 0
         let frame = Message()
         do throws(ZeroMQError) {
-            while try backendSocket.receive(into: frame, blocking: false) {
+            while forwarded < limit, try backendSocket.receive(into: frame, blocking: false) {
                 var bytes = UInt64(frame.count)
                 var more = frame.hasMore
                 // A ROUTER never blocks on send: a reply for a client gone or full is dropped.

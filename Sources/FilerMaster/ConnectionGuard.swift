@@ -5,7 +5,7 @@ import Posix
 /// Decides, with no system call, how the frontend treats its connections as a whole:
 /// at the connection limit it stops listening (so that libzmq never meets EMFILE, where
 /// it spins, or asserts for an ipc endpoint) and listens again once clients leave; over
-/// the memory budget it holds new requests and ends the connection that costs the most.
+/// the memory budget it ends the connection that costs the most.
 ///
 /// libzmq gives no per-connection memory figure and no per-message limit, so the cost
 /// is read from the kernel: a client that does not read its replies has bytes queued
@@ -22,7 +22,6 @@ struct ConnectionGuard {
 
     enum Action: Equatable {
         case setListening(Bool)
-        case holdRequests(Bool)
         /// End the connection on this descriptor, if it is still the one to `peer`.
         case drop(descriptor: Int32, peer: String)
         case log(Logger.Level, String)
@@ -34,7 +33,8 @@ struct ConnectionGuard {
     let memoryBudget: Int
     private(set) var connections: [Int32: Connection] = [:]
     private(set) var listening = true
-    private(set) var holding = false
+    /// Whether the heap was over budget at the last look (to log once per episode).
+    private(set) var overBudget = false
     /// Listening resumes this far below the limit, so it does not flap.
     var resumeMargin: Int { max(1, maximumConnections / 20) }
 
@@ -71,6 +71,8 @@ struct ConnectionGuard {
     }
 
     /// The periodic look at memory. `counters` has each connection's kernel counters.
+    /// Over budget, the costliest client is dropped, one a look; requests are never held
+    /// back for all, since a budget too small for the load would then stall everyone.
     mutating func measured(heapInUse: Int, counters: [Int32: (received: UInt64, queued: UInt64)]) -> [Action] {
         for (descriptor, counter) in counters {
             guard var connection = connections[descriptor] else { continue }
@@ -79,33 +81,37 @@ struct ConnectionGuard {
             connection.queued = counter.queued
             connections[descriptor] = connection
         }
+        guard heapInUse > memoryBudget else {
+            overBudget = false
+            return []
+        }
         var actions: [Action] = []
-        if heapInUse > memoryBudget {
-            if !holding {
-                holding = true
-                actions.append(.holdRequests(true))
-                actions.append(.log(.warning, "The master holds \(heapInUse >> 20) MiB, over limits.max_memory (\(memoryBudget >> 20) MiB): new requests wait, and the costliest clients are dropped"))
-            }
-            if let (descriptor, connection, why) = costliest() {
-                connections.removeValue(forKey: descriptor)
-                actions.append(.drop(descriptor: descriptor, peer: connection.peer))
-                actions.append(.log(.warning, "Dropped client \(connection.peer): \(why)"))
-            }
-        } else if holding && heapInUse < memoryBudget / 10 * 8 {
-            holding = false
-            actions.append(.holdRequests(false))
-            actions.append(.log(.notice, "The master holds \(heapInUse >> 20) MiB, under limits.max_memory again: taking requests"))
+        if !overBudget {
+            overBudget = true
+            actions.append(.log(.warning, "The master holds \(heapInUse >> 20) MiB, over limits.max_memory (\(memoryBudget >> 20) MiB): dropping the clients that cost the most"))
+        }
+        if let (descriptor, connection, why) = costliest() {
+            connections.removeValue(forKey: descriptor)
+            actions.append(.drop(descriptor: descriptor, peer: connection.peer))
+            actions.append(.log(.warning, "Dropped client \(connection.peer): \(why)"))
         }
         return actions
     }
 
-    /// The client that leaves the most replies unread, or else the one sending the most.
+    /// Below these, a client costs too little to blame: a reply on its way, a request.
+    static let unreadWorthDropping: UInt64 = 256 << 10
+    static let sentWorthDropping: UInt64 = 1 << 20
+
+    /// The client that leaves the most replies unread, or else the one sending the most;
+    /// nil when none costs much (the memory is then on its way through, not held).
     private func costliest() -> (Int32, Connection, String)? {
-        if let (descriptor, connection) = connections.filter({ $0.value.queued > 0 }).max(by: { $0.value.queued < $1.value.queued }) {
+        let unread = connections.filter { $0.value.queued >= Self.unreadWorthDropping }
+        if let (descriptor, connection) = unread.max(by: { $0.value.queued < $1.value.queued }) {
             return (descriptor, connection, "it left \(connection.queued) bytes of replies unread")
         }
         let sending = connections.map { ($0.key, $0.value, $0.value.received &- $0.value.receivedBefore) }
-        guard let (descriptor, connection, recent) = sending.max(by: { $0.2 < $1.2 }), recent > 0 else { return nil }
+        guard let (descriptor, connection, recent) = sending.max(by: { $0.2 < $1.2 }), recent >= Self.sentWorthDropping
+        else { return nil }
         return (descriptor, connection, "it sent \(recent) bytes since the last look")
     }
 }

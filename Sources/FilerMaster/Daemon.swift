@@ -33,7 +33,7 @@ public enum Daemon {
         for endpoint in ipcEndpoints {
             do {
                 guard try !Files.isListening(ipcEndpoint: endpoint) else {
-                    logger.critical("Cannot bind \(endpoint): another process is listening on it (another filer?)")
+                    logger.critical("Cannot bind \(endpoint): it is in use by another process (another filer?)")
                     return .systemFailure
                 }
             } catch {

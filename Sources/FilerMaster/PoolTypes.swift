@@ -31,8 +31,6 @@ public enum PoolEvent: Sendable {
     case proxyAnswered(ProxyTotals)
     /// The answer to a `reconfigureFrontends` action.
     case frontendsReconfigured(Result<Void, ReloadFailure>)
-    /// Whether new requests must wait in the frontend (the memory budget is spent).
-    case holdRequests(Bool)
     /// The master's own machinery failed (its event loop, its signal descriptor).
     case masterFailed(reason: String)
 }
@@ -104,7 +102,7 @@ public enum PoolPhase: Equatable, Sendable {
     /// READY=1 sent.
     case serving
     /// Stopping with `code`: the proxy stops, then workers drain; SIGKILL at the deadline.
-    case stopping(code: ExitCode, deadline: MonotonicInstant)
+    case stopping(code: ExitCode, deadline: MonotonicInstant, killed: Bool)
     /// Every worker is gone.
     case stopped(ExitCode)
 }

@@ -38,10 +38,10 @@ extension WorkerPool {
     // MARK: The proxy
 
     /// Forwards while a worker can serve; stops while replaced workers drain, while
-    /// the frontends are reconfigured, while requests are held, and to stop.
+    /// the frontends are reconfigured, and to stop.
     private mutating func steerProxy(now: MonotonicInstant, _ actions: inout [PoolAction]) {
         let retire = hasRetiringWorkers || (hasReplacedWorkers && everySlotServes)
-        let forward = !isStopping && servingCount > 0 && !retire && !holdRequests && frontendsPending == nil
+        let forward = !isStopping && servingCount > 0 && !retire && frontendsPending == nil
         switch (proxy, forward) {
         case (.stopped, true):
             proxy = .running
@@ -116,12 +116,12 @@ extension WorkerPool {
     /// it); each worker then answers what is already queued to it, and exits.
     mutating func beginStop(code: ExitCode, now: MonotonicInstant, _ actions: inout [PoolAction]) {
         guard !isStopping else { return }
-        phase = .stopping(code: code, deadline: now + configuration.stopTimeout)
+        phase = .stopping(code: code, deadline: now + configuration.stopTimeout, killed: false)
         actions.append(.notify(.stopping(status: "Stopping: \(workers.count) workers finishing")))
     }
 
     private mutating func continueStop(now: MonotonicInstant, _ actions: inout [PoolAction]) {
-        guard case .stopping(let code, let deadline) = phase else { return }
+        guard case .stopping(let code, let deadline, var killed) = phase else { return }
         if proxy == .stopped {
             for pid in workers.keys.sorted() {
                 switch workers[pid]?.state {
@@ -133,14 +133,16 @@ extension WorkerPool {
                 }
             }
         }
-        if now >= deadline {
+        if now >= deadline && !killed {
             for pid in workers.keys.sorted() {
                 actions.append(.log(.warning, "Killing worker \(pid): it did not stop within stop_timeout", worker: pid))
                 actions.append(.signal(pid: pid, .kill))
             }
-            phase = .stopping(code: code, deadline: .init(nanoseconds: .max))
+            killed = true
+            phase = .stopping(code: code, deadline: deadline, killed: true)
         }
-        if workers.isEmpty && (proxy == .stopped || now >= deadline) {
+        // A proxy thread that has not ended by the deadline is not waited for.
+        if workers.isEmpty && (proxy == .stopped || killed) {
             phase = .stopped(code)
             actions.append(.exit(code))
         }

@@ -70,7 +70,6 @@ public struct WorkerPool {
     var proxy = ProxyState.stopped
     var proxyAnsweredAt: MonotonicInstant
     var proxyStopRequestedAt: MonotonicInstant
-    var holdRequests = false
     /// Frontends to bind once the proxy has stopped (a reload's, or a rollback's), and
     /// whether the effects layer has been asked to.
     var frontendsPending: Configuration?
@@ -119,7 +118,6 @@ public struct WorkerPool {
         case .proxyFailed(let reason): proxyFailed(reason, now: now, &actions)
         case .proxyAnswered(let totals): proxyAnswered(totals, now: now)
         case .frontendsReconfigured(let result): frontendsReconfigured(result, now: now, &actions)
-        case .holdRequests(let hold): holdRequests = hold
         case .masterFailed(let reason):
             actions.append(.log(.critical, "The master cannot go on: \(reason)", worker: nil))
             beginStop(code: .systemFailure, now: now, &actions)
@@ -139,7 +137,7 @@ public struct WorkerPool {
             default: break
             }
         }
-        if case .stopping(_, let deadline) = phase { wake = min(wake, deadline) }
+        if case .stopping(_, let deadline, false) = phase { wake = min(wake, deadline) }
         if watchdogInterval != nil { wake = min(wake, nextWatchdog) }
         return max(wake, now)
     }

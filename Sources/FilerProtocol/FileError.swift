@@ -13,6 +13,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     /// Too many levels of symbolic links.
     case symlinkLoop = "ELOOP"
     case ioError = "EIO"
+    /// The client has too many requests waiting at one worker: it should read its replies.
+    case busy = "EBUSY"
 }
 
 /// A reply's error: a code clients can switch on, and a message for people.

@@ -27,19 +27,29 @@ enum JSONString {
         }
     }
 
-    /// The length of `text` once escaped by `appendEscaped`, without writing it.
+    /// The length of `text` once escaped by `appendEscaped`, without writing it: plain
+    /// runs are skipped eight bytes at a time, special bytes looked up in `extraBytes`.
     static func escapedCount(_ text: UnsafeRawBufferPointer) -> Int {
         var total = text.count
         var index = nextSpecial(text, from: 0)
-        while index < text.count {
-            let byte = text[index]
-            // \u00XX for control characters without a short form, two bytes for the rest.
-            let isShort = byte == 0x22 || byte == 0x5C || byte == 0x08 || byte == 0x0C || byte == 0x0A
-                || byte == 0x0D || byte == 0x09
-            total += isShort ? 1 : 5
-            index = nextSpecial(text, from: index + 1)
+        extraBytes.withUnsafeBufferPointer { extra in
+            while index < text.count {
+                let byte = text[index]
+                total += Int(extra[Int(byte)])
+                index = extra[Int(byte)] == 0 ? nextSpecial(text, from: index + 1) : index + 1
+            }
         }
         return total
+    }
+
+    /// What escaping adds to each byte: `\u00XX` (5 more) for control characters
+    /// without a short form, `\n` and the like (1 more), nothing for the rest.
+    private static let extraBytes: [UInt8] = (0..<256).map { byte in
+        switch byte {
+        case 0x22, 0x5C, 0x08, 0x0C, 0x0A, 0x0D, 0x09: 1
+        case 0..<0x20: 5
+        default: 0
+        }
     }
 
     /// The offset of the first byte at or after `start` that needs escaping, or `text.count`.

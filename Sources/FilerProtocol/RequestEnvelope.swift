@@ -18,11 +18,16 @@ public enum RequestEnvelope: Equatable, Sendable {
     /// Frames a worker keeps while reading one message: broker, client, and the two after.
     public static let framesKept = 4
 
+    /// ZMTP allows a routing id of 255 bytes; libzmq takes longer ones from old peers.
+    /// Answering one would copy it into every reply: such a message is dropped.
+    public static let maximumClientIDLength = 255
+
     /// - Parameters:
     ///   - frameCount: how many frames the message had.
+    ///   - clientIDLength: the size of frame 1, the client's routing id.
     ///   - isEmpty: whether frame `index` (below `framesKept`) was empty.
-    public static func classify(frameCount: Int, isEmpty: (Int) -> Bool) -> RequestEnvelope {
-        guard frameCount >= 3 else { return .unanswerable }
+    public static func classify(frameCount: Int, clientIDLength: Int, isEmpty: (Int) -> Bool) -> RequestEnvelope {
+        guard frameCount >= 3, clientIDLength <= maximumClientIDLength else { return .unanswerable }
         let delimited = isEmpty(2)
         if delimited && frameCount == 4 { return .request }
         if !delimited {

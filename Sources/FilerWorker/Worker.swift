@@ -119,7 +119,7 @@ extension BackendQueues {
     /// waits for room, instead of the silent drop a REP socket would make.
     static func configureWorker(_ socket: Socket) throws(ZeroMQError) {
         try socket.setRouterMandatory(true)
-        try socket.setHighWaterMarks(send: replies, receive: requests)
+        try socket.setHighWaterMarks(send: repliesFromWorker, receive: requestsAtWorker)
     }
 }
 

@@ -22,14 +22,14 @@ struct WorkerLoop: ~Copyable {
     private let logger: Logger
     private let status: StatusPipe
 
-    /// The frames of the message being answered: broker, client, delimiter, body.
-    private let frames = (0..<RequestEnvelope.framesKept).map { _ in Message() }
-    /// Where the frames beyond those land, to be counted and dropped.
+    /// The request taken straight off the socket, its frames reused from one to the next.
+    private let current = PendingRequest()
+    /// Where the frames beyond those a reply needs land, to be dropped.
     private let surplus = Message()
-    /// Whether a reply waits for room on the way back (ROUTER_MANDATORY said EAGAIN).
-    private var replyWaiting = false
-    private var waitingShape = RequestEnvelope.request
-    private var waitingReply: [UInt8] = []
+    /// Requests taken while the way back was full (see `FairQueue`).
+    private var queue = FairQueue()
+    /// A reply that waits for room on the way back (ROUTER_MANDATORY said EAGAIN).
+    private var waiting: (request: PendingRequest, reply: [UInt8])?
 
     private var served: UInt64 = 0
     private var reported: UInt64 = 0
@@ -38,9 +38,7 @@ struct WorkerLoop: ~Copyable {
     private var nextTick = MonotonicInstant.now()
     private var idleSinceTick = true
 
-    init(
-        socket: Socket, responder: Responder, masterPID: Int32, logger: Logger, status: StatusPipe
-    ) {
+    init(socket: Socket, responder: Responder, masterPID: Int32, logger: Logger, status: StatusPipe) {
         self.socket = socket
         self.responder = responder
         self.masterPID = masterPID
@@ -56,22 +54,19 @@ struct WorkerLoop: ~Copyable {
         let signalIndex = poller.add(.descriptor(signals.descriptor.rawValue))
         nextTick = MonotonicInstant.now().adding(milliseconds: Self.tickMilliseconds)
         while true {
-            // Take what is queued without a poll first: under load that saves a system
-            // call per request; poll only when the queue is empty or the way back full.
-            if !replyWaiting, try takeRequest() {
-                try answerTakenRequest()
-                if MonotonicInstant.now() < nextTick { continue }
-            } else {
-                poller.setInterest(replyWaiting ? .writable : .readable, at: socketIndex)
+            if try !step() {
+                // Nothing to do without waiting: for a request, or for room on the way back.
+                poller.setInterest(waiting == nil ? .readable : [.readable, .writable], at: socketIndex)
                 let timeout = draining ? Self.quietMilliseconds : Self.tickMilliseconds
                 try poller.wait(timeoutMilliseconds: timeout)
                 if poller.isReadable(signalIndex), let code = try handleSignals(signals) { return code }
-                if replyWaiting && poller.isWritable(socketIndex) { try sendWaitingReply() }
+            } else if MonotonicInstant.now() < nextTick {
+                continue
             }
             let now = MonotonicInstant.now()
             // Empty means a whole quiet period with nothing taken and nothing queued now.
-            if draining && !replyWaiting && now.milliseconds(since: lastActivity) >= Self.quietMilliseconds
-                && !socket.canReceive
+            if draining && waiting == nil && queue.isEmpty
+                && now.milliseconds(since: lastActivity) >= Self.quietMilliseconds && !socket.canReceive
             {
                 if served != reported { report(.served(served)) }
                 return .success
@@ -90,12 +85,145 @@ struct WorkerLoop: ~Copyable {
         }
     }
 
+    /// Makes what progress it can without waiting. - Returns: whether it made any.
+    private mutating func step() throws(ZeroMQError) -> Bool {
+        if let (request, reply) = waiting {
+            // While the way back is full, keep taking requests, so the proxy is never
+            // stuck giving us one; then try the reply again.
+            let took = try takeIntoQueue()
+            guard try send(reply, for: request) else { return took }
+            waiting = nil
+            if request !== current { queue.recycle(request) }
+            return true
+        }
+        if queue.isEmpty {
+            // The common case: one request straight off the socket, into reused frames,
+            // answered at once when no other waits.
+            guard try take(into: current) else { return false }
+            guard socket.canReceive, current.shape != .unanswerable else {
+                try answer(current)
+                return true
+            }
+            queue.append(detachCurrent())
+        }
+        // Several wait: take them all, and serve their clients in turn.
+        _ = try takeIntoQueue()
+        if let request = queue.next() {
+            try answer(request)
+            if waiting?.request !== request { queue.recycle(request) }
+        }
+        return true
+    }
+
+    // MARK: Requests
+
+    /// Receives one whole message into `request` if one is queued: the frames a reply
+    /// needs, the rest dropped. - Returns: whether one was taken.
+    private mutating func take(into request: PendingRequest) throws(ZeroMQError) -> Bool {
+        guard try socket.receive(into: request.frames[0], blocking: false) else { return false }
+        var count = 1
+        var last = request.frames[0]
+        while last.hasMore {
+            last = count < request.frames.count ? request.frames[count] : surplus
+            _ = try socket.receive(into: last, blocking: true)
+            count += 1
+        }
+        request.shape = RequestEnvelope.classify(frameCount: count, clientIDLength: request.frames[1].count) {
+            request.frames[$0].count == 0
+        }
+        lastActivity = .now()
+        idleSinceTick = false
+        return true
+    }
+
+    /// Takes every request the socket holds into the fair queue, up to its capacity.
+    /// - Returns: whether it took any.
+    private mutating func takeIntoQueue() throws(ZeroMQError) -> Bool {
+        var took = false
+        while !queue.isFull {
+            let request = queue.makeRequest()
+            guard try take(into: request) else {
+                queue.recycle(request)
+                break
+            }
+            took = true
+            // Nothing to answer: let it go now rather than hold its frames.
+            if request.shape == .unanswerable {
+                queue.recycle(request)
+                continue
+            }
+            queue.append(request)
+        }
+        return took
+    }
+
+    private mutating func answer(_ request: PendingRequest) throws(ZeroMQError) {
+        let reply: UnsafeRawBufferPointer
+        switch request.shape {
+        case _ where request.refusedAsBusy:
+            let why = draining
+                ? "this worker is being replaced and answers only its clients' oldest \(FairQueue.perClientWhileDraining) requests; send the rest again"
+                : "over \(FairQueue.perClient) of this client's requests wait at this worker; read the replies before sending more"
+            reply = responder.refuse(FileError(.busy, why))
+        case .request:
+            reply = request.frames[3].withUnsafeBytes { responder.answer($0) }
+        case .malformed(let reason, _):
+            reply = responder.refuse(.badRequest(reason))
+        case .unanswerable:
+            return
+        }
+        served += 1
+        if try !send(reply, for: request) {
+            // The way back is full: keep the reply (and the frames that route it) until there is room.
+            let owner = request === current ? detachCurrent() : request
+            waiting = (owner, Array(reply))
+        }
+    }
+
+    /// The current request's frames, moved into a request of their own, so that the
+    /// reused one can take the next.
+    private mutating func detachCurrent() -> PendingRequest {
+        let copy = queue.makeRequest()
+        for (from, to) in zip(current.frames, copy.frames) { to.move(from) }
+        copy.shape = current.shape
+        return copy
+    }
+
+    private func send(_ reply: [UInt8], for request: PendingRequest) throws(ZeroMQError) -> Bool {
+        var sent = false
+        var failure: ZeroMQError?
+        reply.withUnsafeBytes { bytes in
+            do throws(ZeroMQError) { sent = try send(bytes, for: request) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return sent
+    }
+
+    /// Sends `[broker, client, "", reply]` (no delimiter if the request had none).
+    /// - Returns: false when the broker's queue is full and nothing was sent.
+    private func send(_ reply: UnsafeRawBufferPointer, for request: PendingRequest) throws(ZeroMQError) -> Bool {
+        do {
+            // With ROUTER_MANDATORY only the first frame can fail, and then nothing went.
+            guard try socket.trySend(request.frames[0], more: true) else { return false }
+        } catch where error.errno == EHOSTUNREACH {
+            logger.debug("The broker that sent a request has gone; its reply is dropped")
+            return true
+        }
+        try socket.send(request.frames[1], more: true)
+        if request.shape.isDelimited { try socket.send(Message(), more: true) }
+        try socket.send(reply)
+        return true
+    }
+
+    // MARK: Stopping
+
     /// SIGTERM, SIGINT, SIGHUP: drain. SIGUSR1: stop now. - Returns: the exit code, to stop now.
     private mutating func handleSignals(_ signals: borrowing SignalDescriptor) throws -> ExitCode? {
         for signal in try signals.take() {
             if signal == SIGUSR1 { return try abandon() }
             if !draining {
                 draining = true
+                queue.shed()
                 lastActivity = .now()
                 logger.debug("Worker stopping", metadata: ["worker_pid": "\(getpid())"])
             }
@@ -103,81 +231,13 @@ struct WorkerLoop: ~Copyable {
         return nil
     }
 
-    // MARK: Requests
-
-    /// Receives one whole message if one is queued: its first frames into `frames`,
-    /// the rest counted into `surplus`. - Returns: whether one was taken.
-    private mutating func takeRequest() throws(ZeroMQError) -> Bool {
-        guard try socket.receive(into: frames[0], blocking: false) else { return false }
-        var count = 1
-        var last = frames[0]
-        while last.hasMore {
-            last = count < frames.count ? frames[count] : surplus
-            _ = try socket.receive(into: last, blocking: true)
-            count += 1
-        }
-        waitingShape = RequestEnvelope.classify(frameCount: count) { frames[$0].count == 0 }
-        lastActivity = .now()
-        idleSinceTick = false
-        return true
-    }
-
-    private mutating func answerTakenRequest() throws(ZeroMQError) {
-        let reply: UnsafeRawBufferPointer
-        switch waitingShape {
-        case .request:
-            reply = frames[3].withUnsafeBytes { responder.answer($0) }
-        case .malformed(let reason, _):
-            reply = responder.refuse(.badRequest(reason))
-        case .unanswerable:
-            return
-        }
-        served += 1
-        if try !send(reply) {
-            // The way back is full: keep the reply until there is room.
-            waitingReply = Array(reply)
-            replyWaiting = true
-        }
-    }
-
-    private mutating func sendWaitingReply() throws(ZeroMQError) {
-        var sent = false
-        var failure: ZeroMQError?
-        waitingReply.withUnsafeBytes { bytes in
-            do throws(ZeroMQError) { sent = try send(bytes) } catch { failure = error }
-        }
-        if let failure { throw failure }
-        if sent {
-            replyWaiting = false
-            waitingReply = []
-        }
-    }
-
-    /// Sends `[broker, client, "", reply]` (no delimiter if the request had none).
-    /// - Returns: false when the broker's queue is full and nothing was sent.
-    private func send(_ reply: UnsafeRawBufferPointer) throws(ZeroMQError) -> Bool {
-        do {
-            // With ROUTER_MANDATORY only the first frame can fail, and then nothing went.
-            guard try socket.trySend(frames[0], more: true) else { return false }
-        } catch where error.errno == EHOSTUNREACH {
-            logger.debug("The broker that sent a request has gone; its reply is dropped")
-            return true
-        }
-        try socket.send(frames[1], more: true)
-        if waitingShape.isDelimited { try socket.send(Message(), more: true) }
-        try socket.send(reply)
-        return true
-    }
-
-    // MARK: Stopping
-
     /// SIGUSR1: stop now. Reads and counts what is queued, without answering it.
     private mutating func abandon() throws(ZeroMQError) -> ExitCode {
-        var abandoned: UInt64 = replyWaiting ? 1 : 0
+        var abandoned = UInt64(queue.count) + (waiting == nil ? 0 : 1)
         var poller = Poller()
         poller.add(.socket(socket))
         while try poller.wait(timeoutMilliseconds: Self.quietMilliseconds) {
-            while try takeRequest() { abandoned += 1 }
+            while try take(into: current) { abandoned += 1 }
         }
         report(.served(served))
         report(.abandoned(abandoned))

@@ -126,11 +126,34 @@ public enum StderrLine {
         time: String, level: Logger.Level, identifier: String, pid: Int32, message: String,
         metadata: Logger.Metadata
     ) -> String {
-        var line = "\(time) \(level) \(identifier)[\(pid)]: \(message)"
+        var line = "\(time) \(level) \(identifier)[\(pid)]: \(escaped(message))"
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
-            line += " \(key)=\(value)"
+            line += " \(escaped(key))=\(escaped("\(value)"))"
         }
         return line + "\n"
+    }
+
+    /// Control characters as escapes, so that a value from a client (a requested path,
+    /// say) can never end the line and forge the next one.
+    static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where isControl(scalar):
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value)
     }
 
     static func timestamp() -> String {

@@ -246,6 +246,11 @@ public final class Message {
 
     public var count: Int { zmq_msg_size(&raw) }
 
+    /// Takes `other`'s content without copying it; `other` is left empty.
+    public func move(_ other: Message) {
+        zmq_msg_move(&raw, &other.raw)
+    }
+
     /// Whether more frames of the same message follow.
     public var hasMore: Bool { zmq_msg_more(&raw) != 0 }
 

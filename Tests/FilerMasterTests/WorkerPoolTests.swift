@@ -136,6 +136,18 @@ import Testing
         #expect(driver.spawns == 2, "nothing is restarted while stopping")
     }
 
+    /// A proxy thread stuck in a send never ends: the stop still ends, at the deadline.
+    @Test func aStopEndsEvenIfTheProxyThreadNeverDoes() {
+        var driver = PoolDriver(PoolDriver.configuration(workers: 1) { $0.stopTimeout = .seconds(2) })
+        driver.startAndComeOnline()
+        driver.proxyStopsAtOnce = false
+        driver.send(.stopRequested(signal: "SIGTERM"))
+        driver.advance(.seconds(2))
+        #expect(driver.signals(to: 101) == [.kill])
+        driver.exit(101, .killed(signal: 9))
+        #expect(driver.exitCode == .success)
+    }
+
     @Test func aSecondStopSignalKillsAtOnce() {
         var driver = PoolDriver(PoolDriver.configuration(workers: 2))
         driver.startAndComeOnline()

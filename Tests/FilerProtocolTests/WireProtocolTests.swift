@@ -178,3 +178,32 @@ import Testing
         #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"content":"x","timestamp":1,"pid":2}"#)
     }
 }
+
+@Suite struct RequestEnvelopeTests {
+    func shape(_ sizes: [Int]) -> RequestEnvelope {
+        RequestEnvelope.classify(frameCount: sizes.count, clientIDLength: sizes.count > 1 ? sizes[1] : 0) {
+            sizes[$0] == 0
+        }
+    }
+
+    @Test func whatAREQClientSendsIsARequest() {
+        #expect(shape([5, 5, 0, 20]) == .request)
+    }
+
+    @Test func moreThanOneBodyFrameIsRefusedDelimited() {
+        #expect(shape([5, 5, 0, 20, 1]) == .malformed(reason: "a request is one frame; this one had 2", delimited: true))
+        #expect(shape([5, 5, 0]) == .malformed(reason: "the request has no body frame", delimited: true))
+    }
+
+    @Test func labelsAndBareBodiesAreRefusedUndelimited() {
+        guard case .malformed(_, false) = shape([5, 5, 60_000, 60_000, 0, 20]) else { Issue.record("labels"); return }
+        guard case .malformed(_, false) = shape([5, 5, 20]) else { Issue.record("bare body"); return }
+    }
+
+    /// A routing id beyond ZMTP's 255 bytes would be copied into every reply: dropped.
+    @Test func overlongClientIDsAndStubsAreDropped() {
+        #expect(shape([5, 256, 0, 20]) == .unanswerable)
+        #expect(shape([5, 255, 0, 20]) == .request)
+        #expect(shape([5, 5]) == .unanswerable)
+    }
+}

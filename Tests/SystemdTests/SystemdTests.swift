@@ -31,6 +31,15 @@ import Testing
             metadata: ["worker_pid": "12"])
         #expect(line == "T info filer[9]: Worker 12 is online. worker_pid=12\n")
     }
+
+    /// A client's path in a debug line cannot end the line and forge the next one.
+    @Test func controlCharactersAreEscaped() {
+        let line = StderrLine.format(
+            time: "T", level: .debug, identifier: "filer", pid: 9, message: "Served",
+            metadata: ["path": "a\nT critical filer[1]: forged\u{1B}[31m\t"])
+        #expect(line == "T debug filer[9]: Served path=a\\nT critical filer[1]: forged\\x1b[31m\\t\n")
+        #expect(line.split(separator: "\n").count == 1)
+    }
 }
 
 @Suite(.serialized) struct NotifierTests {

@@ -160,6 +160,8 @@ class Bystander:
         self.gate = gate or threading.Lock()
         self.context = context or zmq.Context.instance()
         self.sent = self.ok = self.lost = 0
+        # When each lost request was sent (wall clock, as the daemon's log has it).
+        self.lost_at: list[str] = []
         self.bad: list[str] = []
         self.latencies: list[float] = []
         self.lock = threading.Lock()
@@ -178,6 +180,7 @@ class Bystander:
         if self._sock is None:
             self._sock = self._new_socket()
         payload = json.dumps({"path": self.path}).encode()
+        sent_at = time.strftime("%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}"
         started = time.monotonic()
         self._sock.send(payload)
         with self.lock:
@@ -187,6 +190,7 @@ class Bystander:
             self._sock = None
             with self.lock:
                 self.lost += 1
+                self.lost_at.append(sent_at)
             return False, time.monotonic() - started, f"no reply within {self.timeout}s"
         frames = self._sock.recv_multipart()
         elapsed = time.monotonic() - started
@@ -256,7 +260,8 @@ class Bystander:
 
     def summary(self) -> str:
         return (f"bystander: {self.sent} sent, {self.ok} ok, {self.lost} lost, {len(self.bad)} bad, "
-                f"max latency {self.max_latency:.3f}s" + (f"; first bad: {self.bad[0]}" if self.bad else ""))
+                f"max latency {self.max_latency:.3f}s" + (f"; first bad: {self.bad[0]}" if self.bad else "")
+                + (f"; lost ones sent at {', '.join(self.lost_at[:8])} UTC" if self.lost_at else ""))
 
 
 # ---------------------------------------------------------------- raw ZMTP 3.0
