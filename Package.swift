@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "FilerMaster",
             dependencies: [
-                "FilerCore", "FilerConfiguration", "FilerProtocol", "Posix", "ZeroMQ", "Systemd",
+                "FilerCore", "FilerConfiguration", "FilerProtocol", "FilerSecurity", "Posix", "ZeroMQ", "Systemd",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -116,11 +116,11 @@ let package = Package(
             name: "FilerSecurityTests", dependencies: ["FilerSecurity", "ZeroMQ", "Posix"], swiftSettings: strictSettings),
         .testTarget(name: "FilerCoreTests", dependencies: ["FilerCore"], swiftSettings: strictSettings),
         .testTarget(
-            name: "FilerWorkerTests", dependencies: ["FilerWorker", "FilerProtocol", "TestSupport"],
+            name: "FilerWorkerTests", dependencies: ["FilerWorker", "FilerProtocol", "TestSupport", "ZeroMQ"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "FilerMasterTests",
-            dependencies: ["FilerMaster", "FilerCore", "FilerConfiguration", "Posix", "FilerProtocol"],
+            dependencies: ["FilerMaster", "FilerCore", "FilerConfiguration", "Posix", "FilerProtocol", "FilerSecurity"],
             swiftSettings: strictSettings
         ),
     ]

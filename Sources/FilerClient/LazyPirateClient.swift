@@ -19,14 +19,27 @@ public struct LazyPirateClient {
         }
     }
 
+    /// A CURVE client's keys: its own pair, and the server's public key.
+    public struct Curve: Sendable {
+        public var keyPair: ZeroMQ.Curve.KeyPair
+        public var serverKey: ZeroMQ.Curve.Key
+
+        public init(keyPair: ZeroMQ.Curve.KeyPair, serverKey: ZeroMQ.Curve.Key) {
+            self.keyPair = keyPair
+            self.serverKey = serverKey
+        }
+    }
+
     public var endpoint: String
     public var timeout: Double
     public var retries: Int
+    public var curve: Curve?
 
-    public init(endpoint: String, timeout: Double, retries: Int) {
+    public init(endpoint: String, timeout: Double, retries: Int, curve: Curve? = nil) {
         self.endpoint = endpoint
         self.timeout = timeout
         self.retries = retries
+        self.curve = curve
     }
 
     /// Sends `request` and returns the reply frame.
@@ -37,6 +50,7 @@ public struct LazyPirateClient {
                 let socket = try Socket(context, .request)
                 // A retried socket must not hold the process open with its unsent request.
                 try socket.setLinger(milliseconds: 0)
+                if let curve { try socket.makeCurveClient(curve.keyPair, serverKey: curve.serverKey) }
                 try socket.connect(endpoint)
                 try socket.send(request)
                 var poller = Poller()

@@ -18,6 +18,9 @@ public struct Configuration: Equatable, Sendable {
     public var connections = ConnectionPolicy()
     public var restart = RestartPolicy()
     public var health = HealthPolicy()
+    public var curve = CurveFiles()
+    /// Whether a tcp:// endpoint on an address other machines reach may go without CURVE.
+    public var allowPlaintext = false
     /// How long a stop waits for workers to answer what is queued to them.
     public var stopTimeout: Duration = .seconds(10)
     /// The endpoint `filer status` asks, or nil for `auto` (control.ipc in the runtime directory).
@@ -72,6 +75,22 @@ public struct ConnectionPolicy: Equatable, Sendable {
     public var handshakeTimeout: Duration = .seconds(10)
 
     public init() {}
+}
+
+/// CURVE, the Ironhouse way: where this daemon's keypair and its peers' public keys are.
+/// Unset (nil) paths mean no CURVE.
+public struct CurveFiles: Equatable, Sendable {
+    /// This daemon's own certificate, with its secret key (`NAME.key_secret`, mode 0600).
+    public var certificate: String?
+    /// The public certificates let in (clients, worker hosts): a directory of `*.key`
+    /// files, or one file. Read again on reload.
+    public var authorizedKeys: String?
+    /// On a worker host: the brokers' public certificate.
+    public var brokerKey: String?
+
+    public init() {}
+
+    public var isOn: Bool { certificate != nil }
 }
 
 /// Restart-on-exit: capped exponential backoff, reset after a stable run,

@@ -2,6 +2,21 @@ import Posix
 
 /// The checks that concern more than one key, after every source has been read.
 enum ConfigurationRules {
+    /// Protected mode, as Redis has it: an endpoint other machines can reach must be
+    /// secured, or plaintext must be asked for in so many words.
+    static func protectedMode(
+        _ configuration: Configuration, fail: (String, String) -> ConfigurationError
+    ) throws(ConfigurationError) {
+        guard !configuration.curve.isOn, !configuration.allowPlaintext else { return }
+        let endpoints = configuration.frontends.map { ("frontend", $0) } + [configuration.backend].compactMap { $0.map { ("backend", $0) } }
+        for (key, text) in endpoints {
+            guard let endpoint = try? Endpoint(parsing: text), !endpoint.isLocal else { continue }  // checked when read
+            throw fail(
+                key,
+                "\(text) can be reached from other machines, and without CURVE anyone who reaches it reads every file under root: set curve.certificate and curve.authorized_keys (make keys with `filer keygen`), or allow_plaintext: true")
+        }
+    }
+
     static func check(_ configuration: Configuration, source: String, checkRoot: Bool) throws(ConfigurationError) {
         func fail(_ key: String, _ problem: String) -> ConfigurationError {
             ConfigurationError(source: source, key: key, problem: problem)
@@ -22,6 +37,10 @@ enum ConfigurationRules {
         if let control = configuration.control {
             if frontends.contains(control) { throw fail("control", "'\(control)' is also a frontend") }
             if control == configuration.backend { throw fail("control", "'\(control)' is also the backend") }
+        }
+        try protectedMode(configuration, fail: fail)
+        if configuration.curve.isOn && configuration.curve.authorizedKeys == nil {
+            throw fail("curve.authorized_keys", "needed with curve.certificate: which clients may connect?")
         }
         if checkRoot && !Files.isSearchableDirectory(configuration.root) {
             throw fail("root", "\(ConfigurationValues.quoted(configuration.root)) is not a directory this process can read")

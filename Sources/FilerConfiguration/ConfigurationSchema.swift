@@ -67,6 +67,20 @@ public enum ConfigurationSchema {
         count("health.max_requests", \.health.maxRequests, 0...(1 << 40), meaning: "recycle a worker after this many requests (0: never), losing none"),
         count("health.max_requests_jitter", \.health.maxRequestsJitter, 0...(1 << 40), meaning: "plus a random 0..jitter, so workers do not recycle together"),
         duration("health.drain_timeout", \.health.drainTimeout, .seconds(1)...(.seconds(3600)), meaning: "a replaced worker answers its queue for at most this long; what is left is counted and logged"),
+        path("curve.certificate", \.curve.certificate, meaning: "this daemon's CURVE certificate with its secret key (0600); with it, every tcp:// endpoint is a CURVE server"),
+        path("curve.authorized_keys", \.curve.authorizedKeys, meaning: "the public certificates let in: a directory of `*.key` files or one file; read again on reload"),
+        path("curve.broker_key", \.curve.brokerKey, meaning: "on a worker host, the brokers' public certificate"),
+        Setting(
+            key: "allow_plaintext", meaning: "let a tcp:// endpoint on an address other machines reach go without CURVE", flag: nil,
+            isList: false,
+            read: { values, c throws(Problem) in
+                switch values[0].lowercased() {
+                case "true", "yes", "on": c.allowPlaintext = true
+                case "false", "no", "off": c.allowPlaintext = false
+                default: throw Problem("expected true or false, got \(ConfigurationValues.quoted(values[0]))")
+                }
+            },
+            show: { "\($0.allowPlaintext)" }),
         duration("stop_timeout", \.stopTimeout, .zero...(.seconds(3600)), meaning: "how long a stop waits for workers before SIGKILL"),
         endpointOrAuto("control", \.control, flag: nil, meaning: "where `filer status` asks; `auto`: control.ipc in the runtime directory (mode 0700)"),
         Setting(
@@ -126,6 +140,19 @@ public enum ConfigurationSchema {
                 c[keyPath: path] = values[0] == "auto" ? nil : try Endpoint(parsing: values[0]).description
             },
             show: { $0[keyPath: path] ?? "auto" })
+    }
+
+    /// A file or directory; `none` (the default) leaves it unset.
+    private static func path(
+        _ key: String, _ keyPath: any WritableKeyPath<Configuration, String?> & Sendable, meaning: String
+    ) -> Setting {
+        Setting(
+            key: key, meaning: meaning, flag: nil, isList: false,
+            read: { values, c throws(Problem) in
+                guard !values[0].isEmpty else { throw Problem("expected a path, or none") }
+                c[keyPath: keyPath] = values[0] == "none" ? nil : values[0]
+            },
+            show: { $0[keyPath: keyPath] ?? "none" })
     }
 
     private static func endpoints(_ values: [String]) throws(Problem) -> [String] {

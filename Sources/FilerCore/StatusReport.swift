@@ -87,6 +87,21 @@ public struct StatusReport: Codable, Equatable, Sendable {
     /// Why some workers cannot start, when the root directory cannot be opened.
     public var degraded: String?
     public var configuration: ConfigurationState
+    /// CURVE, when it is on: handshakes let in, refused by key (ZAP), and failed before
+    /// a key was seen (a plaintext client, or one expecting another server key).
+    public var curve: CurveCounts?
+
+    public struct CurveCounts: Codable, Equatable, Sendable {
+        public var accepted: UInt64
+        public var refused: UInt64
+        public var failedHandshakes: UInt64
+
+        public init(accepted: UInt64, refused: UInt64, failedHandshakes: UInt64) {
+            self.accepted = accepted
+            self.refused = refused
+            self.failedHandshakes = failedHandshakes
+        }
+    }
 
     public init(
         version: String, masterPID: Int32, state: String, uptimeSeconds: Double, configFile: String,
@@ -144,6 +159,11 @@ public struct StatusReport: Codable, Equatable, Sendable {
             "  PID       STATE      UPTIME     SERVED  RESTARTS",
         ]
         if let degraded { lines.insert("  degraded   workers cannot open the root directory: \(degraded)", at: 1) }
+        if let curve {
+            lines.insert(
+                "  curve      \(curve.accepted) clients let in, \(curve.refused) refused by key, \(curve.failedHandshakes) failed handshakes",
+                at: lines.count - 2)
+        }
         for worker in workers {
             lines.append(
                 "  " + Self.pad("\(worker.pid)", 9) + " " + Self.pad(worker.state, 10) + " "

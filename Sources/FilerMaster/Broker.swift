@@ -4,6 +4,7 @@ import Posix
 import ZeroMQ
 import FilerConfiguration
 import FilerCore
+import FilerSecurity
 
 /// The master's sockets: the frontend ROUTER the clients connect to, the backend
 /// DEALER the workers connect to, and zmq_proxy_steerable forwarding between them on a
@@ -40,25 +41,28 @@ final class Broker {
     /// arrive after the frontends stop accepting, so the descriptor reserve covers them.
     static let backlog: Int32 = 128
 
-    /// Binds every endpoint; nothing is forwarded until `startForwarding()`.
-    init(frontends: [String], backend: String, limits: Limits, connections: ConnectionPolicy) throws {
+    /// This daemon's keypair when its tcp:// endpoints are CURVE servers.
+    private let curve: Curve.KeyPair?
+
+    /// Makes the sockets; `bind()` binds them, and nothing is forwarded until
+    /// `startForwarding()`. Between the two, a ZAP handler can be bound on `context`:
+    /// it must be, before a CURVE endpoint accepts anyone.
+    init(frontends: [String], backend: String, limits: Limits, connections: ConnectionPolicy, curve: Curve.KeyPair?) throws {
         self.frontends = frontends
         self.backend = backend
+        self.curve = curve
         context = try Context()
         frontend = try Socket(context, .router)
         try Self.configureFrontend(frontend, limits: limits, connections: connections)
         // Before binding, so that the listening descriptors are seen.
         frontendMonitor = try Monitor(
-            frontend, context: context, mask: Monitor.Kind.mask([.listening, .accepted, .acceptFailed, .disconnected]))
+            frontend, context: context, mask: Monitor.Kind.mask([.listening, .accepted, .acceptFailed, .disconnected, .handshakeFailed]))
         // At stop, give the last replies a moment to leave.
         try frontend.setLinger(milliseconds: 1_000)
         try frontend.setOption(ZMQ_BACKLOG, Self.backlog, name: "ZMQ_BACKLOG")
-        for endpoint in frontends { try frontend.bind(endpoint) }
         backendSocket = try Socket(context, .dealer)
         try backendSocket.setHighWaterMarks(send: BackendQueues.requestsToWorker, receive: 0)
         try backendSocket.setLinger(milliseconds: 0)
-        Files.makeParentDirectory(ofIPCEndpoint: backend)
-        try backendSocket.bind(backend)
         proxyControl = try Socket(context, .pair)
         try proxyControl.bind(Self.controlEndpoint)
         control = try Socket(context, .pair)
@@ -71,6 +75,26 @@ final class Broker {
 
     deinit {
         close(endedWriter)
+    }
+
+    /// Binds every endpoint: tcp:// ones as CURVE servers when the daemon has a keypair,
+    /// ipc:// ones plain (file permissions guard them).
+    /// - Throws: `ZeroMQError` naming the endpoint that cannot be bound.
+    func bind() throws(ZeroMQError) {
+        for endpoint in frontends { try bind(frontend, endpoint) }
+        Files.makeParentDirectory(ofIPCEndpoint: backend)
+        try bind(backendSocket, backend)
+    }
+
+    /// libzmq takes a socket's security options when it binds, so one socket can serve
+    /// a CURVE tcp:// endpoint and a plain ipc:// one.
+    private func bind(_ socket: Socket, _ endpoint: String) throws(ZeroMQError) {
+        if let curve, endpoint.hasPrefix("tcp://") {
+            try socket.makeCurveServer(curve)
+        } else {
+            try socket.makePlain()
+        }
+        try socket.bind(endpoint)
     }
 
     /// What the frontend allows each client: its request frames' size, and how long it
@@ -249,7 +273,7 @@ final class Broker {
         var bound: [String] = []
         do throws(ZeroMQError) {
             for endpoint in endpoints where !frontends.contains(endpoint) {
-                try frontend.bind(endpoint)
+                try bind(frontend, endpoint)
                 bound.append(endpoint)
             }
             try Self.configureFrontend(frontend, limits: limits, connections: connections)

@@ -5,8 +5,9 @@ import Systemd
 import ZeroMQ
 public import FilerConfiguration
 public import FilerCore
+import FilerSecurity
 
-/// `filer serve`: binds, starts the supervisor, and returns the exit code.
+/// `filer serve`: binds, starts the master's loop, and returns the exit code.
 public enum Daemon {
     /// - Parameters:
     ///   - reloadConfiguration: reads the configuration again as it was read at start.
@@ -27,24 +28,35 @@ public enum Daemon {
             logger.critical("Cannot set up signal handling: \(error)")
             return .systemFailure
         }
+        let curve: CurveSetup?
+        do {
+            curve = try CurveSetup.load(
+                certificate: configuration.curve.certificate, authorizedKeys: configuration.curve.authorizedKeys,
+                brokerKey: configuration.curve.brokerKey)
+        } catch {
+            logger.critical("Cannot use the CURVE keys: \(error)")
+            return .configuration
+        }
         let backend = configuration.backendEndpoint(masterPID: getpid())
-        let control = configuration.controlEndpoint
-        let ipcEndpoints = (configuration.frontends + [backend, control]).filter { $0.hasPrefix("ipc://") }
-        for endpoint in ipcEndpoints {
-            do {
-                guard try !Files.isListening(ipcEndpoint: endpoint) else {
-                    logger.critical("Cannot bind \(endpoint): it is in use by another process (another filer?)")
-                    return .systemFailure
-                }
-            } catch {
-                logger.warning("Cannot tell whether \(endpoint) is in use: \(error)")
-            }
+        let ipcEndpoints = (configuration.frontends + [backend, configuration.controlEndpoint]).filter { $0.hasPrefix("ipc://") }
+        if let taken = endpointInUse(ipcEndpoints, logger: logger) {
+            logger.critical("Cannot bind \(taken): it is in use by another process (another filer?)")
+            return .systemFailure
         }
         let broker: Broker
+        var zap: ZAPHandler?
         do {
             broker = try Broker(
-                frontends: configuration.frontends, backend: backend,
-                limits: configuration.limits, connections: configuration.connections)
+                frontends: configuration.frontends, backend: backend, limits: configuration.limits,
+                connections: configuration.connections, curve: curve?.keyPair)
+            if let curve {
+                zap = try ZAPHandler(context: broker.context, authorized: curve.authorized) { refusal in
+                    logger.notice(
+                        "Refused a CURVE client from \(refusal.address): \(refusal.reason)",
+                        metadata: ["peer": "\(refusal.address)", "client_key": "\(refusal.key?.z85 ?? "-")"])
+                }
+            }
+            try broker.bind()
         } catch {
             logger.critical("Cannot bind: \(error)")
             return .systemFailure
@@ -52,7 +64,7 @@ public enum Daemon {
         // Serving matters more than being observable: without it, `filer status` says why.
         var controlServer: ControlServer?
         do {
-            controlServer = try ControlServer(endpoint: control)
+            controlServer = try ControlServer(endpoint: configuration.controlEndpoint)
         } catch {
             logger.warning("No control endpoint, so no `filer status`: \(error)")
         }
@@ -60,31 +72,50 @@ public enum Daemon {
             Files.socketIdentity(ofIPCEndpoint: endpoint).map { (endpoint, $0) }
         }
         let notifier = Notifier()
-        let now = MonotonicInstant.now()
         let pool = WorkerPool(
-            configuration: configuration, watchdogInterval: notifier.watchdogInterval, now: now,
+            configuration: configuration, watchdogInterval: notifier.watchdogInterval, now: .now(),
             seed: UInt64.random(in: 0...UInt64.max))
-        // Connections may use what the open-file limit leaves once the master's own
-        // descriptors, and a reserve for workers, control clients and reloads, are counted.
-        let reserve = 64 + 4 * pool.slots.count + Int(Broker.backlog)
-        let available = openFiles - (Resources.openDescriptorCount() ?? 64) - reserve
-        let connectionGuard = ConnectionGuard(
-            maximumConnections: max(1, configuration.limits.maxConnections ?? available),
-            memoryBudget: configuration.limits.maxMemory)
         logger.info(
             "Master \(getpid()) serving \(configuration.root) on \(configuration.frontends.joined(separator: ", ")) with \(pool.slots.count) workers",
-            metadata: ["backend": "\(backend)", "open_files": "\(openFiles)"])
-        if let limit = configuration.limits.maxConnections, limit > available {
-            logger.warning("limits.max_connections is \(limit), but the open-file limit leaves room for \(available): raise LimitNOFILE=")
-        }
+            metadata: ["backend": "\(backend)", "open_files": "\(openFiles)", "curve": "\(curve != nil)"])
         let master = Master(
-            pool: pool, broker: broker, control: controlServer, signals: signals, notifier: notifier,
+            pool: pool, broker: broker, zap: zap, control: controlServer, signals: signals, notifier: notifier,
             configFile: configFile, readConfiguration: reloadConfiguration, faults: TestFaults.fromEnvironment(),
-            connectionGuard: connectionGuard, logger: logger)
+            connectionGuard: connectionGuard(configuration, openFiles: openFiles, workers: pool.slots.count, logger: logger),
+            logger: logger)
         let code = master.run()
         for (endpoint, identity) in bound {
             Files.removeSocketFile(ofIPCEndpoint: endpoint, ifStill: identity)
         }
         return code
+    }
+
+    /// The first ipc endpoint another process listens on: libzmq 4.3.4 would unlink its
+    /// socket file and steal it.
+    private static func endpointInUse(_ endpoints: [String], logger: Logger) -> String? {
+        for endpoint in endpoints {
+            do {
+                if try Files.isListening(ipcEndpoint: endpoint) { return endpoint }
+            } catch {
+                logger.warning("Cannot tell whether \(endpoint) is in use: \(error)")
+            }
+        }
+        return nil
+    }
+
+    /// Connections may use what the open-file limit leaves once the master's own
+    /// descriptors, and a reserve for workers, control clients, reloads and connections
+    /// the kernel completes before we stop accepting, are counted.
+    private static func connectionGuard(
+        _ configuration: Configuration, openFiles: Int, workers: Int, logger: Logger
+    ) -> ConnectionGuard {
+        let reserve = 64 + 4 * workers + Int(Broker.backlog)
+        let available = openFiles - (Resources.openDescriptorCount() ?? 64) - reserve
+        if let limit = configuration.limits.maxConnections, limit > available {
+            logger.warning("limits.max_connections is \(limit), but the open-file limit leaves room for \(available): raise LimitNOFILE=")
+        }
+        return ConnectionGuard(
+            maximumConnections: max(1, configuration.limits.maxConnections ?? available),
+            memoryBudget: configuration.limits.maxMemory)
     }
 }

@@ -5,12 +5,15 @@ import Systemd
 import ZeroMQ
 import FilerConfiguration
 import FilerCore
+import FilerSecurity
 
 /// The effects layer: it turns what the system says into `PoolEvent`s, and the pool's
 /// `PoolAction`s into system calls. Every decision is the pool's.
 final class Master {
     private var pool: WorkerPool
     private let broker: Broker
+    /// Answers CURVE handshakes, when the daemon has keys.
+    private let zap: ZAPHandler?
     private let processes: WorkerProcesses
     private let control: ControlServer?
     private let signals: SignalDescriptor
@@ -30,6 +33,10 @@ final class Master {
     private var exitCode: ExitCode?
     private var nextStatistics = MonotonicInstant.now()
     private var connectionGuard: ConnectionGuard
+    /// Handshakes that failed before a key was seen, and when they were last logged.
+    private var failedHandshakes: UInt64 = 0
+    private var failedHandshakesLogged: UInt64 = 0
+    private var nextHandshakeLog = MonotonicInstant.now()
     private var nextMeasurement = MonotonicInstant.now()
     /// How often the memory budget is checked: a client can send 1 GB/s over loopback,
     /// so every 20 ms (mallinfo2 costs microseconds), and every 5 ms past half of it.
@@ -37,13 +44,14 @@ final class Master {
     private static let urgentMeasurementInterval = Duration.milliseconds(5)
 
     init(
-        pool: WorkerPool, broker: Broker, control: ControlServer?, signals: consuming SignalDescriptor,
+        pool: WorkerPool, broker: Broker, zap: ZAPHandler?, control: ControlServer?, signals: consuming SignalDescriptor,
         notifier: Notifier, configFile: String, readConfiguration: @escaping () throws -> Configuration,
         faults: TestFaults?, connectionGuard: ConnectionGuard, logger: Logger
     ) {
         self.pool = pool
         self.connectionGuard = connectionGuard
         self.broker = broker
+        self.zap = zap
         self.processes = WorkerProcesses(backend: broker.backend)
         self.control = control
         self.signals = signals
@@ -66,6 +74,13 @@ final class Master {
             loop.add(.socket(control.socket)) { [unowned self] in answerControl(control) }
         }
         loop.add(.socket(broker.frontendMonitor.events)) { [unowned self] in readConnectionEvents() }
+        if let zap {
+            loop.add(.socket(zap.socket)) { [unowned self] in
+                do throws(ZeroMQError) { try zap.answerWaiting() } catch {
+                    post(.masterFailed(reason: "cannot answer CURVE handshakes: \(error)"))
+                }
+            }
+        }
         replySource = loop.add(.socket(broker.backendSocket)) { [unowned self] in broker.forwardReplies() }
         post(.start)
         while exitCode == nil {
@@ -149,7 +164,13 @@ final class Master {
             }
         case .readConfiguration:
             do {
-                post(.configurationRead(.success(try readConfiguration())))
+                let next = try readConfiguration()
+                // The clients let in are read again now; a file that cannot be read
+                // fails the whole reload, so the running set stays.
+                if let zap, let path = next.curve.authorizedKeys {
+                    zap.authorized = try AuthorizedKeys.load(from: path)
+                }
+                post(.configurationRead(.success(next)))
             } catch {
                 post(.configurationRead(.failure(ReloadFailure("\(error)"))))
             }
@@ -236,6 +257,8 @@ final class Master {
                     performGuard(connectionGuard.closed(descriptor: event.value))
                 case .acceptFailed:
                     performGuard(connectionGuard.acceptFailed(errno: event.value))
+                case .handshakeFailed:
+                    handshakeFailed()
                 default:
                     break
                 }
@@ -243,6 +266,20 @@ final class Master {
         } catch {
             post(.masterFailed(reason: "cannot read the frontend's connection events: \(error)"))
         }
+    }
+
+    /// A ZMTP handshake failed: with CURVE, a plaintext client or one that expects another
+    /// server key (their address is not known here; ZAP refusals are logged by address).
+    /// Logged at most once a minute, with the count since.
+    private func handshakeFailed() {
+        failedHandshakes += 1
+        let now = MonotonicInstant.now()
+        guard now >= nextHandshakeLog else { return }
+        nextHandshakeLog = now + .seconds(60)
+        let count = failedHandshakes - failedHandshakesLogged
+        failedHandshakesLogged = failedHandshakes
+        let hint = zap != nil ? " (a plaintext client, or one expecting another server key)" : ""
+        logger.notice("\(count) client handshake\(count == 1 ? "" : "s") failed\(hint)")
     }
 
     /// The memory budget: the heap, and when it runs high, what each client costs.
@@ -293,9 +330,12 @@ final class Master {
         switch command {
             case "status":
                 let now = MonotonicInstant.now()
-                let report = pool.statusReport(
+                var report = pool.statusReport(
                     now: now, epochMilliseconds: epochMilliseconds(), startedAt: startedAt, masterPID: getpid(),
                     configFile: configFile, backend: broker.backend)
+                if let zap {
+                    report.curve = .init(accepted: zap.acceptedCount, refused: zap.refusedCount, failedHandshakes: failedHandshakes)
+                }
                 return report.json()
             case "fault silence-proxy" where faults != nil:
                 logger.warning("Test fault: the proxy's answers are ignored from now on, as if it hung")

@@ -33,6 +33,10 @@ extension WorkerPool {
                 actions.append(.log(.warning, "The backend endpoint changes only on restart; keeping the running one", worker: nil))
                 next.backend = configuration.backend
             }
+            if next.curve.certificate != configuration.curve.certificate {
+                actions.append(.log(.warning, "curve.certificate changes only on restart; keeping the running keypair", worker: nil))
+                next.curve.certificate = configuration.curve.certificate
+            }
             if next.control != configuration.control {
                 actions.append(.log(.warning, "The control endpoint changes only on restart; keeping the running one", worker: nil))
                 next.control = configuration.control

@@ -24,6 +24,12 @@ extension Socket {
         try setOption(ZMQ_CURVE_SECRETKEY, bytes: keyPair.secretKey.bytes, name: "ZMQ_CURVE_SECRETKEY")
     }
 
+    /// Makes the endpoints bound from now on plain (the NULL mechanism), as a socket is
+    /// before any CURVE option is set.
+    public func makePlain() throws(ZeroMQError) {
+        try setOption(ZMQ_CURVE_SERVER, Int32(0), name: "ZMQ_CURVE_SERVER")
+    }
+
     /// Makes this socket a CURVE client that proves itself with `keyPair` and talks only
     /// to a server holding the secret half of `serverKey`.
     public func makeCurveClient(_ keyPair: Curve.KeyPair, serverKey: Curve.Key) throws(ZeroMQError) {

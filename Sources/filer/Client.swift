@@ -27,6 +27,8 @@ struct Get: ParsableCommand {
     @Option(help: "'utf8' or 'base64': how the server should send the content.")
     var encoding: String?
 
+    @OptionGroup var curve: CurveOptions
+
     func validate() throws {
         guard timeout > 0 && timeout <= 86400 else { throw ValidationError("--timeout must be from 0 to 86400 seconds") }
         guard retries >= 0 && retries <= 1000 else { throw ValidationError("--retries must be from 0 to 1000") }
@@ -36,7 +38,7 @@ struct Get: ParsableCommand {
         var request: [String: String] = ["path": path]
         if let encoding { request["encoding"] = encoding }
         let body = try JSONEncoder().encode(request)
-        let client = LazyPirateClient(endpoint: endpoint, timeout: timeout, retries: retries)
+        let client = LazyPirateClient(endpoint: endpoint, timeout: timeout, retries: retries, curve: try curve.load())
         let outcome: Result<[UInt8], ServerError>
         do {
             outcome = try LazyPirateClient.decodeReply(try client.send(Array(body)))
@@ -77,6 +79,8 @@ struct Status: ParsableCommand {
     @Flag(help: "Print JSON, for scripts.")
     var json = false
 
+    @OptionGroup var curve: CurveOptions
+
     func run() throws {
         let endpoint: String
         if let control {
@@ -89,7 +93,7 @@ struct Status: ParsableCommand {
         }
         let report: StatusReport?
         do {
-            report = try ControlClient.status(endpoint: endpoint, timeout: timeout)
+            report = try ControlClient.status(endpoint: endpoint, timeout: timeout, curve: try curve.load())
         } catch {
             printError("filer: cannot ask \(endpoint): \(error)")
             throw stop(with: .notRunning)

@@ -136,8 +136,29 @@ import TestSupport
         #expect(error.problem.contains(words), "\(error)")
     }
 
+    /// Protected mode: an endpoint other machines reach needs CURVE, or plaintext asked for.
+    @Test(arguments: ["tcp://*:5555", "tcp://0.0.0.0:5555", "tcp://198.18.0.1:5555", "tcp://eth0:5555", "tcp://filer.example:5555"])
+    func anEndpointOthersReachNeedsCurve(endpoint: String) throws {
+        let error = try #require(failure("frontend: \(endpoint)\n"))
+        #expect(error.key == "frontend")
+        #expect(error.problem.contains("curve.certificate") && error.problem.contains("allow_plaintext: true"))
+        #expect(failure("backend: \(endpoint)\n")?.key == "backend")
+        #expect(failure("frontend: \(endpoint)\nallow_plaintext: true\n") == nil)
+        #expect(failure("frontend: \(endpoint)\ncurve: {certificate: /k/x.key_secret, authorized_keys: /k/d}\n") == nil)
+    }
+
+    @Test(arguments: ["tcp://127.0.0.1:5555", "tcp://127.9.9.9:5555", "tcp://localhost:5555", "tcp://[::1]:5555", "ipc:///tmp/x.ipc"])
+    func loopbackAndIPCStayPlain(endpoint: String) {
+        #expect(failure("frontend: \(endpoint)\n") == nil)
+    }
+
+    @Test func curveNeedsTheKeysOfItsClients() {
+        #expect(failure("curve: {certificate: /k/x.key_secret}\n")?.key == "curve.authorized_keys")
+        #expect(failure("allow_plaintext: maybe\n")?.key == "allow_plaintext")
+    }
+
     @Test func goodEndpointsPass() throws {
-        let configuration = try load("frontend: [tcp://*:5555, 'tcp://[::1]:5556', tcp://eth0:5557, tcp://localhost:5558, ipc://@abstract]\n")
+        let configuration = try load("frontend: [tcp://*:5555, 'tcp://[::1]:5556', tcp://eth0:5557, tcp://localhost:5558, ipc://@abstract]\nallow_plaintext: true\n")
         #expect(configuration.frontends.count == 5)
     }
 
