@@ -133,6 +133,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public func json() -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // Strings and numbers only: encoding cannot fail.
         return Array((try? encoder.encode(self)) ?? Data())
     }
 

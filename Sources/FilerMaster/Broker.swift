@@ -16,17 +16,19 @@ import FilerSecurity
 /// passes replies from the backend to the frontend, so that draining workers can
 /// always send theirs, but never requests the other way.
 final class Broker {
-    private(set) var frontends: [String]
+    var frontends: [String]
     let backend: String
     let context: Context
-    private let frontend: Socket
+    let frontend: Socket
     /// The frontend's connections as they come and go (see `ConnectionGuard`).
     let frontendMonitor: Monitor
     let backendSocket: Socket
     /// Our end of the proxy's control channel; readable when an answer waits.
     let control: Socket
     private let proxyControl: Socket
-    private var thread: OSThread?
+    var thread: OSThread?
+    /// The listening descriptor of each bound frontend, from the monitor.
+    var listeners: [String: Int32] = [:]
     /// Readable when the proxy thread has ended; holds the errno it ended with (0: TERMINATE).
     let ended: FileDescriptor
     private let endedWriter: Int32
@@ -42,7 +44,7 @@ final class Broker {
     static let backlog: Int32 = 128
 
     /// This daemon's keypair when its tcp:// endpoints are CURVE servers.
-    private let curve: Curve.KeyPair?
+    let curve: Curve.KeyPair?
 
     /// Makes the sockets; `bind()` binds them, and nothing is forwarded until
     /// `startForwarding()`. Between the two, a ZAP handler can be bound on `context`:
@@ -88,35 +90,13 @@ final class Broker {
 
     /// libzmq takes a socket's security options when it binds, so one socket can serve
     /// a CURVE tcp:// endpoint and a plain ipc:// one.
-    private func bind(_ socket: Socket, _ endpoint: String) throws(ZeroMQError) {
+    func bind(_ socket: Socket, _ endpoint: String) throws(ZeroMQError) {
         if let curve, endpoint.hasPrefix("tcp://") {
             try socket.makeCurveServer(curve)
         } else {
             try socket.makePlain()
         }
         try socket.bind(endpoint)
-    }
-
-    /// What the frontend allows each client: its request frames' size, and how long it
-    /// may be silent.
-    ///
-    /// Its queues are not where memory is bounded: they count messages, not bytes, and a
-    /// send queue small enough to bound bytes drops the replies of clients that merely
-    /// pipeline (8 lost 3 % of a 100-deep pipeline's replies; 32 lost none until 500
-    /// deep), so it keeps libzmq's 1,000. The receive queue has no limit at all: when
-    /// one fills, libzmq 4.3.4 stops reading that connection, and if the peer then
-    /// leaves, the next heartbeat aborts the process (`!_io_error`,
-    /// stream_engine_base.cpp:331). The master's memory budget bounds bytes instead.
-    static func configureFrontend(_ frontend: Socket, limits: Limits, connections: ConnectionPolicy) throws(ZeroMQError) {
-        // An oversized frame ends its connection, before any worker sees it.
-        try frontend.setMaximumMessageSize(Int64(limits.maxRequestSize))
-        try frontend.setHighWaterMarks(send: 1_000, receive: 0)
-        let interval = Int32(clamping: connections.heartbeatInterval.milliseconds)
-        let timeout = Int32(clamping: connections.heartbeatTimeout.milliseconds)
-        try frontend.setHeartbeats(intervalMilliseconds: interval, timeoutMilliseconds: timeout, ttlMilliseconds: interval > 0 ? timeout : 0)
-        try frontend.setHandshakeTimeout(milliseconds: Int32(clamping: connections.handshakeTimeout.milliseconds))
-        // For peers whose host is gone without a word: the kernel probes after a minute.
-        try frontend.setTCPKeepalive(idleSeconds: 60, intervalSeconds: 10, count: 6)
     }
 
     var isForwarding: Bool { thread != nil }
@@ -241,86 +221,10 @@ final class Broker {
         return forwarded
     }
 
-    /// Stops or resumes accepting new connections on every TCP frontend, at once and
-    /// whether the proxy runs or not; the connections already made go on. An ipc
-    /// frontend cannot be paused so (closing its listener would end its connections
-    /// too): file permissions guard it. - Returns: what failed, if anything did.
-    func setListening(_ on: Bool) -> String? {
-        var failures: [String] = []
-        for (endpoint, listener) in listeners.sorted(by: { $0.key < $1.key }) where endpoint.hasPrefix("tcp://") {
-            do throws(SystemError) {
-                try Connections.pauseListener(listener, !on)
-            } catch {
-                failures.append("\(endpoint): \(error)")
-            }
-        }
-        return failures.isEmpty ? nil : failures.joined(separator: "; ")
-    }
-
-    /// The listening descriptor of each bound frontend, from the monitor.
-    private var listeners: [String: Int32] = [:]
-
-    /// The monitor saw `endpoint` bound on `descriptor`.
-    func listenerBound(_ endpoint: String, descriptor: Int32) {
-        listeners[endpoint] = descriptor
-    }
-
-    /// With the proxy stopped: binds the endpoints that are new, unbinds those no longer
-    /// wanted, and applies the limits to connections made from now on. Binding comes
-    /// first, so a failure leaves the running endpoints as they were.
-    func reconfigureFrontends(_ endpoints: [String], limits: Limits, connections: ConnectionPolicy) throws(ZeroMQError) {
-        precondition(thread == nil, "the proxy thread owns the sockets while it runs")
-        var bound: [String] = []
-        do throws(ZeroMQError) {
-            for endpoint in endpoints where !frontends.contains(endpoint) {
-                try bind(frontend, endpoint)
-                bound.append(endpoint)
-            }
-            try Self.configureFrontend(frontend, limits: limits, connections: connections)
-        } catch {
-            // Put back what we changed; an unbind that fails leaves a stray listener, no worse.
-            for endpoint in bound { try? frontend.unbind(endpoint) }
-            throw error
-        }
-        for endpoint in frontends where !endpoints.contains(endpoint) {
-            do throws(ZeroMQError) { try frontend.unbind(endpoint) } catch {
-                // Still bound: it keeps serving, which a reload must not prevent.
-            }
-        }
-        frontends = endpoints
-    }
-
     /// The three sockets the proxy thread owns while it runs.
     private struct ProxySockets: Sendable {
         let frontend: Socket
         let backend: Socket
         let control: Socket
-    }
-}
-
-extension ProxyTotals {
-    init(_ statistics: Proxy.Statistics) {
-        self.init()
-        frontendMessagesIn = statistics.frontendMessagesIn
-        frontendBytesIn = statistics.frontendBytesIn
-        frontendMessagesOut = statistics.frontendMessagesOut
-        frontendBytesOut = statistics.frontendBytesOut
-        backendMessagesIn = statistics.backendMessagesIn
-        backendBytesIn = statistics.backendBytesIn
-        backendMessagesOut = statistics.backendMessagesOut
-        backendBytesOut = statistics.backendBytesOut
-    }
-
-    static func + (a: ProxyTotals, b: ProxyTotals) -> ProxyTotals {
-        var sum = a
-        sum.frontendMessagesIn += b.frontendMessagesIn
-        sum.frontendBytesIn += b.frontendBytesIn
-        sum.frontendMessagesOut += b.frontendMessagesOut
-        sum.frontendBytesOut += b.frontendBytesOut
-        sum.backendMessagesIn += b.backendMessagesIn
-        sum.backendBytesIn += b.backendBytesIn
-        sum.backendMessagesOut += b.backendMessagesOut
-        sum.backendBytesOut += b.backendBytesOut
-        return sum
     }
 }

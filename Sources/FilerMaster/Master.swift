@@ -11,15 +11,15 @@ import FilerSecurity
 /// `PoolAction`s into system calls. Every decision is the pool's.
 final class Master {
     private var pool: WorkerPool
-    private let broker: Broker
+    let broker: Broker
     /// Answers CURVE handshakes, when the daemon has keys.
-    private let zap: ZAPHandler?
+    let zap: ZAPHandler?
     private let processes: WorkerProcesses
     private let control: ControlServer?
     private let signals: SignalDescriptor
     private let notifier: Notifier
     private let loop = EventLoop()
-    private let logger: Logger
+    let logger: Logger
     private let configFile: String
     private let readConfiguration: () throws -> Configuration
     private let faults: TestFaults?
@@ -32,16 +32,16 @@ final class Master {
     private var dispatching = false
     private var exitCode: ExitCode?
     private var nextStatistics = MonotonicInstant.now()
-    private var connectionGuard: ConnectionGuard
+    var connectionGuard: ConnectionGuard
     /// Handshakes that failed before a key was seen, and when they were last logged.
-    private var failedHandshakes: UInt64 = 0
-    private var failedHandshakesLogged: UInt64 = 0
-    private var nextHandshakeLog = MonotonicInstant.now()
+    var failedHandshakes: UInt64 = 0
+    var failedHandshakesLogged: UInt64 = 0
+    var nextHandshakeLog = MonotonicInstant.now()
     private var nextMeasurement = MonotonicInstant.now()
     /// How often the memory budget is checked: a client can send 1 GB/s over loopback,
     /// so every 20 ms (mallinfo2 costs microseconds), and every 5 ms past half of it.
-    private static let measurementInterval = Duration.milliseconds(20)
-    private static let urgentMeasurementInterval = Duration.milliseconds(5)
+    static let measurementInterval = Duration.milliseconds(20)
+    static let urgentMeasurementInterval = Duration.milliseconds(5)
 
     init(
         pool: WorkerPool, broker: Broker, zap: ZAPHandler?, control: ControlServer?, signals: consuming SignalDescriptor,
@@ -120,7 +120,7 @@ final class Master {
 
     /// Hands `event` to the pool and performs what it asks, including the events those
     /// actions cause, in order.
-    private func post(_ event: PoolEvent) {
+    func post(_ event: PoolEvent) {
         pending.append(event)
         guard !dispatching else { return }
         dispatching = true
@@ -242,76 +242,6 @@ final class Master {
         }
     }
 
-    // MARK: Connections
-
-    private func readConnectionEvents() {
-        do throws(ZeroMQError) {
-            while let event = try broker.frontendMonitor.nextEvent() {
-                switch event.kind {
-                case .listening:
-                    broker.listenerBound(event.endpoint, descriptor: event.value)
-                case .accepted:
-                    let peer = Connections.peer(of: event.value) ?? "an unknown peer"
-                    performGuard(connectionGuard.accepted(descriptor: event.value, peer: peer))
-                case .disconnected:
-                    performGuard(connectionGuard.closed(descriptor: event.value))
-                case .acceptFailed:
-                    performGuard(connectionGuard.acceptFailed(errno: event.value))
-                case .handshakeFailed:
-                    handshakeFailed()
-                default:
-                    break
-                }
-            }
-        } catch {
-            post(.masterFailed(reason: "cannot read the frontend's connection events: \(error)"))
-        }
-    }
-
-    /// A ZMTP handshake failed: with CURVE, a plaintext client or one that expects another
-    /// server key (their address is not known here; ZAP refusals are logged by address).
-    /// Logged at most once a minute, with the count since.
-    private func handshakeFailed() {
-        failedHandshakes += 1
-        let now = MonotonicInstant.now()
-        guard now >= nextHandshakeLog else { return }
-        nextHandshakeLog = now + .seconds(60)
-        let count = failedHandshakes - failedHandshakesLogged
-        failedHandshakesLogged = failedHandshakes
-        let hint = zap != nil ? " (a plaintext client, or one expecting another server key)" : ""
-        logger.notice("\(count) client handshake\(count == 1 ? "" : "s") failed\(hint)")
-    }
-
-    /// The memory budget: the heap, and when it runs high, what each client costs.
-    /// - Returns: whether the heap is past half the budget (look again soon).
-    private func measure() -> Bool {
-        broker.tendSockets()
-        let heap = Connections.heapInUse()
-        var counters: [Int32: (received: UInt64, queued: UInt64)] = [:]
-        // Reading every connection's counters costs a system call each: only when it matters.
-        let urgent = heap > connectionGuard.memoryBudget / 2
-        if urgent {
-            for descriptor in connectionGuard.connections.keys {
-                counters[descriptor] = Connections.counters(of: descriptor)
-            }
-        }
-        performGuard(connectionGuard.measured(heapInUse: heap, counters: counters))
-        return urgent
-    }
-
-    private func performGuard(_ actions: [ConnectionGuard.Action]) {
-        for action in actions {
-            switch action {
-            case .setListening(let on):
-                if let failure = broker.setListening(on) {
-                    logger.error("Cannot \(on ? "resume" : "pause") accepting connections: \(failure)")
-                }
-            case .drop(let descriptor, let peer): Connections.drop(descriptor, peer: peer)
-            case .log(let level, let message): logger.log(level: level, "\(message)")
-            }
-        }
-    }
-
     private func proxyEnded() {
         let failure = broker.proxyEnded()
         replySource = loop.add(.socket(broker.backendSocket)) { [unowned self] in broker.forwardReplies() }
@@ -344,17 +274,5 @@ final class Master {
             default:
                 return Array(#"{"error":"unknown command"}"#.utf8)
             }
-    }
-}
-
-/// The switch the tests use to prove the watchdog: `fault silence-proxy` on the control
-/// socket makes the master ignore the proxy's answers, as a hung proxy would give none.
-/// It exists only when the daemon starts with FILER_TEST_FAULTS=1, which no shipped file
-/// sets; even then only root and the service's user can reach the control socket.
-final class TestFaults {
-    var proxySilenced = false
-
-    static func fromEnvironment() -> TestFaults? {
-        environmentValue("FILER_TEST_FAULTS") == "1" ? TestFaults() : nil
     }
 }

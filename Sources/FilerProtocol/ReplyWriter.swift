@@ -86,6 +86,7 @@ public struct ReplyWriter {
         guard index < count else { return true }
         // The rest is validated in place (UTF8Span), without copying it into a String.
         let rest = UnsafeRawBufferPointer(rebasing: content[index...]).bindMemory(to: UInt8.self)
+        // Invalid UTF-8 is the answer sought here, not an error to report.
         return (try? UTF8Span(validating: Span(_unsafeElements: rest))) != nil
     }
 }

@@ -29,6 +29,7 @@ public enum CPUs {
         let raw = open(path, O_RDONLY | O_CLOEXEC)
         guard raw >= 0 else { return nil }
         let file = FileDescriptor(owning: raw)
+        // A file we cannot read means no limit we can honour: the affinity mask decides.
         guard let bytes = try? file.read(upTo: 4096) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }

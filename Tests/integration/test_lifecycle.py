@@ -1,10 +1,10 @@
-"""The supervisor and systemd glue: worker restarts, dying with the master,
+"""The master and systemd glue: worker restarts, dying with the master,
 clean stops, the notify protocol, and start-up failures.
 
-The crash-loop case (every worker start failing -> exit 69) is not tested
-here: nothing in the real daemon can make a worker fail on demand without a
-test-only switch, and the project does not have (or want) one. The restart
-backoff policy is covered by the Swift unit tests instead.
+The crash loop (every worker start failing -> exit 69) is tested in
+test_operations.py with the test fault that makes workers fail at start; the
+pool's decisions (backoff, crash loop, reload, stop) are driven scenario by
+scenario in the Swift unit tests (Tests/FilerMasterTests).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 #ifndef CFILERLINUX_H
 #define CFILERLINUX_H
 
-// The Linux calls Swift cannot make itself: variadic functions (prctl,
-// syscall) and a glibc extension that needs _GNU_SOURCE. Each returns what
-// the underlying call returns and leaves errno as it set it.
+// The C side of the Posix layer: calls Swift cannot make itself (variadic
+// prctl and syscall, glibc extensions behind _GNU_SOURCE, macros, structs
+// with unions such as tcp_info and sock_fprog), and the few that are plainer
+// in C (a socket address to text). Each returns what the underlying call
+// returns, or -errno where it says so, and leaves errno as the call set it.
 
 #include <signal.h>
 #include <stddef.h>
