@@ -113,14 +113,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "FilerSecurityTests", dependencies: ["FilerSecurity", "ZeroMQ", "Posix"], swiftSettings: strictSettings),
+            name: "FilerSecurityTests", dependencies: ["FilerSecurity", "ZeroMQ", "Posix", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "FilerCoreTests", dependencies: ["FilerCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "FilerWorkerTests", dependencies: ["FilerWorker", "FilerProtocol", "TestSupport", "ZeroMQ"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "FilerMasterTests",
-            dependencies: ["FilerMaster", "FilerCore", "FilerConfiguration", "Posix", "FilerProtocol", "FilerSecurity"],
+            dependencies: ["FilerMaster", "FilerCore", "FilerConfiguration", "Posix", "FilerProtocol", "FilerSecurity", "ZeroMQ"],
             swiftSettings: strictSettings
         ),
     ]

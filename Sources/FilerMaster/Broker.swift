@@ -34,8 +34,8 @@ final class Broker {
     private let endedWriter: Int32
     private var statisticsAsked = false
     /// Traffic of finished runs, of the current run, and of replies passed on while stopped.
-    private var earlierRuns = ProxyTotals()
-    private var currentRun = ProxyTotals()
+    private var earlierRuns = Proxy.Statistics()
+    private var currentRun = Proxy.Statistics()
 
     private static let controlEndpoint = "inproc://filer-proxy-control"
 
@@ -102,7 +102,7 @@ final class Broker {
     var isForwarding: Bool { thread != nil }
 
     /// Totals since the daemon started.
-    var totals: ProxyTotals { earlierRuns + currentRun }
+    var totals: Proxy.Statistics { earlierRuns + currentRun }
 
     // MARK: The proxy thread
 
@@ -143,7 +143,7 @@ final class Broker {
         thread.take()?.join()
         _ = readAnswers()
         earlierRuns = earlierRuns + currentRun
-        currentRun = ProxyTotals()
+        currentRun = Proxy.Statistics()
         statisticsAsked = false
         if got != MemoryLayout<Int32>.size { return "the proxy thread ended without a word" }
         return code == 0 ? nil : "\(ZeroMQError("zmq_proxy_steerable", errno: code))"
@@ -165,7 +165,7 @@ final class Broker {
         var answered = false
         do throws(ZeroMQError) {
             while let statistics = try Proxy.receiveStatistics(over: control) {
-                currentRun = ProxyTotals(statistics)
+                currentRun = statistics
                 statisticsAsked = false
                 answered = true
             }

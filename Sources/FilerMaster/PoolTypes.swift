@@ -2,6 +2,7 @@ public import Logging
 public import Posix
 public import FilerConfiguration
 public import FilerCore
+public import ZeroMQ
 import FilerProtocol
 
 /// What happens to the worker pool: the effects layer turns system events (a signal,
@@ -28,7 +29,7 @@ public enum PoolEvent: Sendable {
     case proxyStopped
     case proxyFailed(reason: String)
     /// The proxy answered a statistics request: it is alive, and these are its totals.
-    case proxyAnswered(ProxyTotals)
+    case proxyAnswered(Proxy.Statistics)
     /// The answer to a `reconfigureFrontends` action.
     case frontendsReconfigured(Result<Void, ReloadFailure>)
     /// The master's own machinery failed (its event loop, its signal descriptor).
@@ -79,20 +80,6 @@ public enum SystemdNotification: Equatable, Sendable {
     case reloading(status: String)
     case stopping(status: String)
     case watchdog
-}
-
-/// The proxy's traffic since the daemon started, every run of the thread added up.
-public struct ProxyTotals: Equatable, Sendable {
-    public var frontendMessagesIn: UInt64 = 0
-    public var frontendBytesIn: UInt64 = 0
-    public var frontendMessagesOut: UInt64 = 0
-    public var frontendBytesOut: UInt64 = 0
-    public var backendMessagesIn: UInt64 = 0
-    public var backendBytesIn: UInt64 = 0
-    public var backendMessagesOut: UInt64 = 0
-    public var backendBytesOut: UInt64 = 0
-
-    public init() {}
 }
 
 /// The daemon's phase: one value, not a handful of flags.

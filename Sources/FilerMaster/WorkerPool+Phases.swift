@@ -1,5 +1,6 @@
 import Logging
 import Posix
+import ZeroMQ
 import FilerConfiguration
 import FilerCore
 
@@ -73,7 +74,7 @@ extension WorkerPool {
         beginStop(code: .systemFailure, now: now, &actions)
     }
 
-    mutating func proxyAnswered(_ totals: ProxyTotals, now: MonotonicInstant) {
+    mutating func proxyAnswered(_ totals: Proxy.Statistics, now: MonotonicInstant) {
         self.totals = totals
         proxyAnsweredAt = now
     }

@@ -1,5 +1,6 @@
 import Logging
 public import Posix
+import ZeroMQ
 import FilerConfiguration
 public import FilerCore
 

@@ -1,5 +1,6 @@
 import Logging
 import Posix
+import ZeroMQ
 import FilerConfiguration
 import FilerCore
 import FilerProtocol

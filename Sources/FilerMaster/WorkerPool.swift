@@ -1,5 +1,6 @@
 import Logging
 public import Posix
+public import ZeroMQ
 public import FilerConfiguration
 public import FilerCore
 import FilerProtocol
@@ -51,7 +52,7 @@ public struct WorkerPool {
     public internal(set) var slots: [Slot] = []
     public internal(set) var workers: [Int32: Worker] = [:]
     public internal(set) var restarts = 0
-    public internal(set) var totals = ProxyTotals()
+    public internal(set) var totals = Proxy.Statistics()
     public internal(set) var recentExits: [StatusReport.Exit] = []
     /// The last reload's result, for STATUS= and `filer status`.
     public internal(set) var lastReloadFailure: String?

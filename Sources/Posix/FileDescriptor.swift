@@ -32,6 +32,17 @@ public struct FileDescriptor: ~Copyable {
         return buffer
     }
 
+    /// Reads to end of file. - Throws: `SystemError` (EFBIG past `maximumBytes`), naming `path`.
+    public func readToEnd(path: String, maximumBytes: Int) throws(SystemError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        while true {
+            let chunk = try read(upTo: 65536)
+            if chunk.isEmpty { return bytes }
+            bytes += chunk
+            if bytes.count > maximumBytes { throw SystemError("read(\(path)): over \(maximumBytes) bytes", errno: EFBIG) }
+        }
+    }
+
     /// Writes all of `bytes`, looping over short writes.
     public func writeAll(_ bytes: some Collection<UInt8>) throws(SystemError) {
         let array = Array(bytes)

@@ -27,13 +27,7 @@ extension Files {
         let kind = info.st_mode & S_IFMT
         if kind == S_IFDIR { throw SystemError("read(\(path))", errno: EISDIR) }
         if kind != S_IFREG { throw SystemError("read(\(path)): not a regular file", errno: EINVAL) }
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = try file.read(upTo: 16384)
-            if chunk.isEmpty { break }
-            bytes += chunk
-            if bytes.count > maximumBytes { throw SystemError("read(\(path))", errno: EFBIG) }
-        }
+        let bytes = try file.readToEnd(path: path, maximumBytes: maximumBytes)
         return Contents(bytes: bytes, permissions: UInt32(info.st_mode) & 0o7777)
     }
 

@@ -89,18 +89,11 @@ public struct SocketIdentity: Equatable, Sendable {
     public let inode: UInt64
 }
 
-/// Reads a whole (small) text file.
+/// Reads a whole (small) text file, whatever kind of file it is (`/dev/null` included).
 /// - Throws: `SystemError` (EFBIG when the file holds more than `maximumBytes`).
 public func readTextFile(_ path: String, maximumBytes: Int = 1 << 20) throws(SystemError) -> String {
     let file = FileDescriptor(owning: try retryingInterrupts("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC) })
-    var bytes: [UInt8] = []
-    while true {
-        let chunk = try file.read(upTo: 65536)
-        if chunk.isEmpty { break }
-        bytes += chunk
-        if bytes.count > maximumBytes { throw SystemError("read(\(path)): over \(maximumBytes) bytes", errno: EFBIG) }
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    return String(decoding: try file.readToEnd(path: path, maximumBytes: maximumBytes), as: UTF8.self)
 }
 
 public func geteuidIsRoot() -> Bool { geteuid() == 0 }

@@ -3,6 +3,7 @@ import FilerConfiguration
 import FilerCore
 import Posix
 import Testing
+import ZeroMQ
 
 /// The worker pool through whole scenarios, with a fake clock and no process.
 @Suite struct WorkerPoolTests {
@@ -172,7 +173,7 @@ import Testing
         driver.startAndComeOnline()
         var pings: Int { driver.notifications.filter { $0 == .watchdog }.count }
         for _ in 0..<4 {
-            driver.send(.proxyAnswered(ProxyTotals()))
+            driver.send(.proxyAnswered(Proxy.Statistics()))
             driver.advance(.seconds(1))
         }
         #expect(pings >= 4)

@@ -1,10 +1,11 @@
 import FilerSecurity
 import Testing
+import TestSupport
 import ZeroMQ
 
 @Suite struct AuthorizedKeysTests {
     @Test func loadsEveryDotKeyFileOfADirectory() throws {
-        let directory = try ScratchDirectory()
+        let directory = TemporaryDirectory()
         let (one, two, secretOnly, hidden) = try (
             Curve.KeyPair.generate(), Curve.KeyPair.generate(), Curve.KeyPair.generate(), Curve.KeyPair.generate())
         _ = try CertificateFile.savePair(one, directory: directory.path, name: "one")
@@ -22,7 +23,7 @@ import ZeroMQ
     }
 
     @Test func aMalformedKeyFileFailsTheLoadAndIsNamed() throws {
-        let directory = try ScratchDirectory()
+        let directory = TemporaryDirectory()
         _ = try CertificateFile.savePair(try Curve.KeyPair.generate(), directory: directory.path, name: "good")
         let bad = directory.write("bad.key", "curve\n    public-key = nonsense\n")
         let error = #expect(throws: SecurityError.self) { try AuthorizedKeys.load(from: directory.path) }
@@ -31,7 +32,7 @@ import ZeroMQ
     }
 
     @Test func anEmptyDirectoryAllowsNobodyAndAMissingOneIsAnError() throws {
-        let directory = try ScratchDirectory()
+        let directory = TemporaryDirectory()
         #expect(try AuthorizedKeys.load(from: directory.path).count == 0)
         let missing = directory.path + "/absent"
         #expect((#expect(throws: SecurityError.self) { try AuthorizedKeys.load(from: missing) })?.file == missing)

@@ -1,11 +1,12 @@
 import FilerSecurity
 import Glibc
 import Testing
+import TestSupport
 import ZeroMQ
 
 @Suite struct CertificateFileTests {
     @Test func readsTheFilesPyzmqWrites() throws {
-        let directory = try ScratchDirectory()
+        let directory = TemporaryDirectory()
         let printed = try python("""
             import zmq.auth
             public_file, secret_file = zmq.auth.create_certificates('\(directory.path)', 'x')
@@ -26,7 +27,7 @@ import ZeroMQ
     }
 
     @Test func pyzmqReadsTheFilesWeWrite() throws {
-        let directory = try ScratchDirectory()
+        let directory = TemporaryDirectory()
         let keyPair = try Curve.KeyPair.generate()
         let paths = try CertificateFile.savePair(
             keyPair, directory: directory.path, name: "ours", metadata: ["role": "broker"])
@@ -48,7 +49,7 @@ import ZeroMQ
     }
 
     @Test func aSecretOthersCanReadIsRefusedWithTheFix() throws {
-        let directory = try ScratchDirectory()
+        let directory = TemporaryDirectory()
         let text = try Certificate(try Curve.KeyPair.generate()).text(includingSecret: true)
         let path = directory.write("open.key_secret", text, mode: 0o644)
         let error = #expect(throws: SecurityError.self) { try CertificateFile.loadSecret(path) }
@@ -61,7 +62,7 @@ import ZeroMQ
     }
 
     @Test func missingUnreadableMalformedAndPublicOnlyFilesNameTheFile() throws {
-        let directory = try ScratchDirectory()
+        let directory = TemporaryDirectory()
         let missing = directory.path + "/none.key"
         #expect((#expect(throws: SecurityError.self) { try CertificateFile.loadPublic(missing) })?.file == missing)
         let folder = #expect(throws: SecurityError.self) { try CertificateFile.loadPublic(directory.path) }
@@ -78,7 +79,7 @@ import ZeroMQ
     }
 
     @Test func savingNeverReplacesAFile() throws {
-        let directory = try ScratchDirectory()
+        let directory = TemporaryDirectory()
         directory.write("taken.key", "mine\n")
         let error = #expect(throws: SecurityError.self) {
             try CertificateFile.savePair(try Curve.KeyPair.generate(), directory: directory.path, name: "taken")

@@ -1,4 +1,4 @@
-import Glibc
+public import Glibc
 
 /// A fresh directory under /tmp, removed with everything in it when the value goes.
 public final class TemporaryDirectory {
@@ -25,7 +25,19 @@ public final class TemporaryDirectory {
         return full
     }
 
-    public func write(_ name: String, _ text: String) { write(name, Array(text.utf8)) }
+    /// Writes `text` to `name` with `mode`, set exactly whatever the umask.
+    @discardableResult
+    public func write(_ name: String, _ text: String, mode: mode_t = 0o644) -> String {
+        let full = write(name, Array(text.utf8))
+        chmod(full, mode)
+        return full
+    }
+
+    public func mode(of name: String) -> mode_t {
+        var info = stat()
+        precondition(stat(path + "/" + name, &info) == 0)
+        return info.st_mode & 0o777
+    }
 }
 
 /// Reads a whole file as text (tests only).

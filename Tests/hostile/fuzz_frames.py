@@ -202,7 +202,7 @@ class Run:
         code = self.d.proc.poll()
         # 1. exits
         if code is not None:
-            how = filerproc_exit(code)
+            how = hostile.describe_exit(code)
             self.failures.append(f"exits: the master ended ({how}) {self.master_died_at or 0:.1f} s into the run")
         ended = self.d.ended_workers()
         unexpected = {pid: how for pid, how in ended.items()
@@ -262,14 +262,6 @@ class Run:
         self.d.stop()
         filerproc.rmtree(self.tmp)
 
-
-def filerproc_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit {code}"
 
 
 # ---------------------------------------------------------------- the fuzzer

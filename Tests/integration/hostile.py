@@ -13,6 +13,7 @@ import os
 import re
 import resource
 import select
+import signal
 import socket
 import struct
 import threading
@@ -705,3 +706,15 @@ class Zmtp10:
             self.sock.close()
         except OSError:
             pass
+
+
+def describe_exit(code: int | None) -> str:
+    """How a process ended, as a person says it: exit 78, killed by SIGABRT, running."""
+    if code is None:
+        return "running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit {code}"

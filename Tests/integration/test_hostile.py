@@ -32,15 +32,7 @@ KiB, MiB = 1024, 1024 * 1024
 SLOW_LIMITS = {"max_reply_size": "2MiB", "max_memory": "64MiB", "max_file_size": "64MiB"}
 
 
-def signame(code: int | None) -> str:
-    if code is None:
-        return "running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit {code}"
+signame = hostile.describe_exit
 
 
 def assert_master_alive(d, when: str = ""):
