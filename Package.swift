@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "FilerWorker",
             dependencies: [
-                "FilerCore", "FilerProtocol", "Posix", "ZeroMQ", "CFilerLinux",
+                "FilerCore", "FilerProtocol", "FilerSecurity", "Posix", "ZeroMQ", "CFilerLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -9,6 +9,15 @@ public struct Configuration: Equatable, Sendable {
         case fixed(Int)
     }
 
+    /// What this daemon is: a broker (frontend, proxy, backend, and workers of its own,
+    /// or none), or a host of workers for remote brokers.
+    public enum Role: String, Equatable, Sendable {
+        case broker, workers
+    }
+
+    public var role: Role = .broker
+    /// On a worker host: the brokers' backends, each of which every worker connects to.
+    public var brokers: [String] = []
     public var frontends: [String] = ["tcp://127.0.0.1:60401"]
     /// An endpoint, or nil for `auto` (an ipc socket in the runtime directory).
     public var backend: String? = nil
@@ -42,9 +51,27 @@ public struct Configuration: Equatable, Sendable {
         control ?? "ipc://\(RuntimeDirectory.path())/control.ipc"
     }
 
-    /// The backend endpoint, resolving `auto` for the master process `pid`.
-    public func backendEndpoint(masterPID: Int32) -> String {
-        backend ?? "ipc://\(RuntimeDirectory.path())/backend.\(masterPID).ipc"
+    /// The ipc endpoint the broker's own workers connect to: the backend itself when it
+    /// is ipc (or `auto`); beside a tcp:// backend, which is for worker hosts, one of its own.
+    public func localBackendEndpoint(masterPID: Int32) -> String {
+        if let backend, backend.hasPrefix("ipc://") { return backend }
+        return "ipc://\(RuntimeDirectory.path())/backend.\(masterPID).ipc"
+    }
+
+    /// The tcp:// endpoint worker hosts connect to, if the backend is one.
+    public var remoteBackendEndpoint: String? {
+        guard let backend, backend.hasPrefix("tcp://") else { return nil }
+        return backend
+    }
+
+    /// Where worker hosts ask a broker to pause while one of their workers leaves: the
+    /// port after the backend's, on the same address. On a worker host, the same for
+    /// each broker listed.
+    public static func drainEndpoint(ofBackend backend: String) -> String? {
+        guard backend.hasPrefix("tcp://"), let colon = backend.lastIndex(of: ":"),
+            let port = Int(backend[backend.index(after: colon)...]), port < 65535
+        else { return nil }
+        return String(backend[..<colon]) + ":\(port + 1)"
     }
 }
 

@@ -27,6 +27,21 @@ public struct Setting: Sendable {
 public enum ConfigurationSchema {
     public static let settings: [Setting] = [
         Setting(
+            key: "role", meaning: "`broker` (frontend, proxy, backend) or `workers` (a host of workers for the brokers listed)",
+            flag: nil, isList: false,
+            read: { values, c throws(Problem) in
+                guard let role = Configuration.Role(rawValue: values[0]) else {
+                    throw Problem("expected broker or workers, got \(ConfigurationValues.quoted(values[0]))")
+                }
+                c.role = role
+            },
+            show: { $0.role.rawValue }),
+        Setting(
+            key: "brokers", meaning: "on a worker host, the brokers' tcp:// backends; every worker connects to each", flag: nil,
+            isList: true,
+            read: { values, c throws(Problem) in c.brokers = values == ["none"] ? [] : try endpoints(values) },
+            show: { $0.brokers.isEmpty ? "none" : $0.brokers.joined(separator: ", ") }),
+        Setting(
             key: "frontend", meaning: "endpoint(s) the clients connect to", flag: "frontend", isList: true,
             read: { values, c throws(Problem) in c.frontends = try endpoints(values) },
             show: { $0.frontends.joined(separator: ", ") }),
@@ -35,7 +50,7 @@ public enum ConfigurationSchema {
             key: "workers", meaning: "worker processes; `auto`: the usable CPUs (affinity and cgroup quota)", flag: "workers",
             isList: false,
             read: { values, c throws(Problem) in
-                c.workers = values[0] == "auto" ? .auto : .fixed(try ConfigurationValues.count(values[0], in: 1...1024))
+                c.workers = values[0] == "auto" ? .auto : .fixed(try ConfigurationValues.count(values[0], in: 0...1024))
             },
             show: { c in if case .fixed(let n) = c.workers { "\(n)" } else { "auto" } }),
         Setting(

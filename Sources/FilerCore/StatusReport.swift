@@ -91,6 +91,34 @@ public struct StatusReport: Codable, Equatable, Sendable {
     /// a key was seen (a plaintext client, or one expecting another server key).
     public var curve: CurveCounts?
 
+    /// "broker" or "workers" (a worker host); nil from a daemon older than roles.
+    public var role: String?
+    /// On a worker host: each broker, and whether it is connected.
+    public var brokers: [BrokerLink]?
+    /// On a broker with a tcp:// backend: the worker hosts connected, by address.
+    public var workerHosts: [WorkerHost]?
+
+    public struct BrokerLink: Codable, Equatable, Sendable {
+        public var backend: String
+        public var connected: Bool
+
+        public init(backend: String, connected: Bool) {
+            self.backend = backend
+            self.connected = connected
+        }
+    }
+
+    public struct WorkerHost: Codable, Equatable, Sendable {
+        public var address: String
+        /// Its connections to the backend: one per worker.
+        public var workers: Int
+
+        public init(address: String, workers: Int) {
+            self.address = address
+            self.workers = workers
+        }
+    }
+
     public struct CurveCounts: Codable, Equatable, Sendable {
         public var accepted: UInt64
         public var refused: UInt64
@@ -143,28 +171,46 @@ public struct StatusReport: Codable, Equatable, Sendable {
 
     /// The report for people.
     public func text() -> String {
-        var lines = [
-            "filer \(version), master \(masterPID): \(state), up \(Self.duration(uptimeSeconds))",
-            "  config     \(configFile)",
-            "  frontend   \(frontends.joined(separator: ", "))",
+        let isWorkerHost = role == "workers"
+        var lines = ["filer \(version), master \(masterPID): \(state)\(isWorkerHost ? " (worker host)" : ""), up \(Self.duration(uptimeSeconds))"]
+        lines.append("  config     \(configFile)")
+        // A worker host has no frontend and no proxy: the brokers count the traffic.
+        if !isWorkerHost { lines.append("  frontend   \(frontends.joined(separator: ", "))") }
+        lines += [
             "  backend    \(backend)",
             "  root       \(root)",
             "  workers    \(workersOnline)/\(workersExpected) online, \(restarts) restarts, \(requestsServed) requests served",
             "  reloads    configuration \(configuration.generation), applied \(Self.clock(configuration.loadedAt))"
                 + (configuration.lastReloadFailure.map { "; the last reload failed: \($0)" } ?? ""),
-            "  traffic    clients: \(frontend.messagesIn) requests in (\(Self.bytes(frontend.bytesIn))), "
-                + "\(frontend.messagesOut) replies out (\(Self.bytes(frontend.bytesOut)))",
-            "             workers: \(backendTraffic.messagesOut) requests out (\(Self.bytes(backendTraffic.bytesOut))), "
-                + "\(backendTraffic.messagesIn) replies in (\(Self.bytes(backendTraffic.bytesIn)))",
-            "",
-            "  PID       STATE      UPTIME     SERVED  RESTARTS",
         ]
+        if !isWorkerHost {
+            lines += [
+                "  traffic    clients: \(frontend.messagesIn) requests in (\(Self.bytes(frontend.bytesIn))), "
+                    + "\(frontend.messagesOut) replies out (\(Self.bytes(frontend.bytesOut)))",
+                "             workers: \(backendTraffic.messagesOut) requests out (\(Self.bytes(backendTraffic.bytesOut))), "
+                    + "\(backendTraffic.messagesIn) replies in (\(Self.bytes(backendTraffic.bytesIn)))",
+            ]
+        }
+        lines += ["", "  PID       STATE      UPTIME     SERVED  RESTARTS"]
         if let degraded { lines.insert("  degraded   workers cannot open the root directory: \(degraded)", at: 1) }
         if let curve {
             lines.insert(
                 "  curve      \(curve.accepted) clients let in, \(curve.refused) refused by key, \(curve.failedHandshakes) failed handshakes",
                 at: lines.count - 2)
         }
+        var extra: [String] = []
+        if let brokers {
+            extra += brokers.enumerated().map { index, broker in
+                (index == 0 ? "  brokers    " : "             ") + "\(broker.backend) \(broker.connected ? "connected" : "not connected")"
+            }
+        }
+        if let workerHosts {
+            let total = workerHosts.reduce(0) { $0 + $1.workers }
+            let hosts = workerHosts.map { "\($0.address) (\($0.workers))" }.joined(separator: ", ")
+            let from = workerHosts.count == 1 ? "1 worker host" : "\(workerHosts.count) worker hosts"
+            extra.append("  remote     \(total) workers from \(from)" + (hosts.isEmpty ? "" : ": \(hosts)"))
+        }
+        lines.insert(contentsOf: extra, at: lines.count - 2)
         for worker in workers {
             lines.append(
                 "  " + Self.pad("\(worker.pid)", 9) + " " + Self.pad(worker.state, 10) + " "

@@ -17,7 +17,12 @@ import FilerSecurity
 /// always send theirs, but never requests the other way.
 final class Broker {
     var frontends: [String]
+    /// Where this host's own workers connect (ipc).
     let backend: String
+    /// Where worker hosts connect (tcp), if anywhere.
+    let remoteBackend: String?
+    /// The remote backend's connections: worker hosts as they come and go.
+    let backendMonitor: Monitor
     let context: Context
     let frontend: Socket
     /// The frontend's connections as they come and go (see `ConnectionGuard`).
@@ -49,9 +54,13 @@ final class Broker {
     /// Makes the sockets; `bind()` binds them, and nothing is forwarded until
     /// `startForwarding()`. Between the two, a ZAP handler can be bound on `context`:
     /// it must be, before a CURVE endpoint accepts anyone.
-    init(frontends: [String], backend: String, limits: Limits, connections: ConnectionPolicy, curve: Curve.KeyPair?) throws {
+    init(
+        frontends: [String], backend: String, remoteBackend: String?, limits: Limits, connections: ConnectionPolicy,
+        curve: Curve.KeyPair?
+    ) throws {
         self.frontends = frontends
         self.backend = backend
+        self.remoteBackend = remoteBackend
         self.curve = curve
         context = try Context()
         frontend = try Socket(context, .router)
@@ -65,6 +74,7 @@ final class Broker {
         backendSocket = try Socket(context, .dealer)
         try backendSocket.setHighWaterMarks(send: BackendQueues.requestsToWorker, receive: 0)
         try backendSocket.setLinger(milliseconds: 0)
+        backendMonitor = try Monitor(backendSocket, context: context, mask: Monitor.Kind.mask([.accepted, .disconnected]))
         proxyControl = try Socket(context, .pair)
         try proxyControl.bind(Self.controlEndpoint)
         control = try Socket(context, .pair)
@@ -86,6 +96,7 @@ final class Broker {
         for endpoint in frontends { try bind(frontend, endpoint) }
         Files.makeParentDirectory(ofIPCEndpoint: backend)
         try bind(backendSocket, backend)
+        if let remoteBackend { try bind(backendSocket, remoteBackend) }
     }
 
     /// libzmq takes a socket's security options when it binds, so one socket can serve

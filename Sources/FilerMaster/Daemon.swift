@@ -17,7 +17,6 @@ public enum Daemon {
     ) -> ExitCode {
         // Before any ZeroMQ socket exists: see `seedCRandom`.
         Resources.seedCRandom()
-        let openFiles = Resources.raiseOpenFileLimit()
         Signals.ignoreBrokenPipe()
         let signals: SignalDescriptor
         do {
@@ -37,26 +36,25 @@ public enum Daemon {
             logger.critical("Cannot use the CURVE keys: \(error)")
             return .configuration
         }
-        let backend = configuration.backendEndpoint(masterPID: getpid())
-        let ipcEndpoints = (configuration.frontends + [backend, configuration.controlEndpoint]).filter { $0.hasPrefix("ipc://") }
+        let backend = configuration.localBackendEndpoint(masterPID: getpid())
+        // A worker host binds nothing but its control socket.
+        let served = configuration.role == .broker ? configuration.frontends + [backend] : []
+        let ipcEndpoints = (served + [configuration.controlEndpoint]).filter { $0.hasPrefix("ipc://") }
         if let taken = endpointInUse(ipcEndpoints, logger: logger) {
             logger.critical("Cannot bind \(taken): it is in use by another process (another filer?)")
             return .systemFailure
         }
-        let broker: Broker
-        var zap: ZAPHandler?
+        let faults = TestFaults.fromEnvironment()
+        let openFiles = Resources.raiseOpenFileLimit()
+        let forwarding: any Forwarding
         do {
-            broker = try Broker(
-                frontends: configuration.frontends, backend: backend, limits: configuration.limits,
-                connections: configuration.connections, curve: curve?.keyPair)
-            if let curve {
-                zap = try ZAPHandler(context: broker.context, authorized: curve.authorized) { refusal in
-                    logger.notice(
-                        "Refused a CURVE client from \(refusal.address): \(refusal.reason)",
-                        metadata: ["peer": "\(refusal.address)", "client_key": "\(refusal.key?.z85 ?? "-")"])
-                }
+            switch configuration.role {
+            case .broker:
+                forwarding = try brokerForwarding(
+                    configuration, backend: backend, curve: curve, openFiles: openFiles, faults: faults, logger: logger)
+            case .workers:
+                forwarding = try WorkerHostForwarding(configuration: configuration, curve: curve, logger: logger)
             }
-            try broker.bind()
         } catch {
             logger.critical("Cannot bind: \(error)")
             return .systemFailure
@@ -75,19 +73,45 @@ public enum Daemon {
         let pool = WorkerPool(
             configuration: configuration, watchdogInterval: notifier.watchdogInterval, now: .now(),
             seed: UInt64.random(in: 0...UInt64.max))
+        let serving = configuration.role == .workers
+            ? "for the brokers \(configuration.brokers.joined(separator: ", "))" : "on \(configuration.frontends.joined(separator: ", "))"
         logger.info(
-            "Master \(getpid()) serving \(configuration.root) on \(configuration.frontends.joined(separator: ", ")) with \(pool.slots.count) workers",
-            metadata: ["backend": "\(backend)", "open_files": "\(openFiles)", "curve": "\(curve != nil)"])
+            "Master \(getpid()) serving \(configuration.root) \(serving) with \(pool.slots.count) workers",
+            metadata: ["backend": "\(forwarding.backendDescription)", "open_files": "\(openFiles)", "curve": "\(curve != nil)"])
         let master = Master(
-            pool: pool, broker: broker, zap: zap, control: controlServer, signals: signals, notifier: notifier,
-            configFile: configFile, readConfiguration: reloadConfiguration, faults: TestFaults.fromEnvironment(),
-            connectionGuard: connectionGuard(configuration, openFiles: openFiles, workers: pool.slots.count, logger: logger),
-            logger: logger)
+            pool: pool, forwarding: forwarding, control: controlServer, signals: signals, notifier: notifier,
+            configFile: configFile, readConfiguration: reloadConfiguration, faults: faults, logger: logger)
         let code = master.run()
         for (endpoint, identity) in bound {
             Files.removeSocketFile(ofIPCEndpoint: endpoint, ifStill: identity)
         }
         return code
+    }
+
+    /// A broker: the proxy's sockets bound, CURVE's ZAP handler on their context before
+    /// any CURVE endpoint accepts, and with a tcp:// backend, the drain endpoint.
+    private static func brokerForwarding(
+        _ configuration: Configuration, backend: String, curve: CurveSetup?, openFiles: Int, faults: TestFaults?, logger: Logger
+    ) throws -> BrokerForwarding {
+        let broker = try Broker(
+            frontends: configuration.frontends, backend: backend, remoteBackend: configuration.remoteBackendEndpoint,
+            limits: configuration.limits, connections: configuration.connections, curve: curve?.keyPair)
+        var zap: ZAPHandler?
+        if let curve {
+            zap = try ZAPHandler(context: broker.context, authorized: curve.authorized) { refusal in
+                logger.notice(
+                    "Refused a CURVE client from \(refusal.address): \(refusal.reason)",
+                    metadata: ["peer": "\(refusal.address)", "client_key": "\(refusal.key?.z85 ?? "-")"])
+            }
+        }
+        try broker.bind()
+        let drainServer = try configuration.remoteBackendEndpoint.flatMap(Configuration.drainEndpoint(ofBackend:)).map {
+            endpoint in try DrainServer(context: broker.context, endpoint: endpoint, curve: curve?.keyPair)
+        }
+        return BrokerForwarding(
+            broker: broker, zap: zap, drainServer: drainServer,
+            connectionGuard: connectionGuard(configuration, openFiles: openFiles, workers: configuration.workerCount, logger: logger),
+            faults: faults, logger: logger)
     }
 
     /// The first ipc endpoint another process listens on: libzmq 4.3.4 would unlink its

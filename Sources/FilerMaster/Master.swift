@@ -5,15 +5,13 @@ import Systemd
 import ZeroMQ
 import FilerConfiguration
 import FilerCore
-import FilerSecurity
 
 /// The effects layer: it turns what the system says into `PoolEvent`s, and the pool's
 /// `PoolAction`s into system calls. Every decision is the pool's.
 final class Master {
     private var pool: WorkerPool
-    let broker: Broker
-    /// Answers CURVE handshakes, when the daemon has keys.
-    let zap: ZAPHandler?
+    /// How requests reach the workers: a broker's proxy, or a worker host's brokers.
+    let forwarding: any Forwarding
     private let processes: WorkerProcesses
     private let control: ControlServer?
     private let signals: SignalDescriptor
@@ -26,33 +24,18 @@ final class Master {
     private let startedAt = MonotonicInstant.now()
 
     private var channels: [Int32: (channel: WorkerProcesses.Channel, source: EventLoop.SourceID)] = [:]
-    /// Registered while the proxy is stopped: the loop passes replies on itself.
-    private var replySource: EventLoop.SourceID?
     private var pending: [PoolEvent] = []
     private var dispatching = false
     private var exitCode: ExitCode?
-    private var nextStatistics = MonotonicInstant.now()
-    var connectionGuard: ConnectionGuard
-    /// Handshakes that failed before a key was seen, and when they were last logged.
-    var failedHandshakes: UInt64 = 0
-    var failedHandshakesLogged: UInt64 = 0
-    var nextHandshakeLog = MonotonicInstant.now()
-    private var nextMeasurement = MonotonicInstant.now()
-    /// How often the memory budget is checked: a client can send 1 GB/s over loopback,
-    /// so every 20 ms (mallinfo2 costs microseconds), and every 5 ms past half of it.
-    static let measurementInterval = Duration.milliseconds(20)
-    static let urgentMeasurementInterval = Duration.milliseconds(5)
 
     init(
-        pool: WorkerPool, broker: Broker, zap: ZAPHandler?, control: ControlServer?, signals: consuming SignalDescriptor,
+        pool: WorkerPool, forwarding: any Forwarding, control: ControlServer?, signals: consuming SignalDescriptor,
         notifier: Notifier, configFile: String, readConfiguration: @escaping () throws -> Configuration,
-        faults: TestFaults?, connectionGuard: ConnectionGuard, logger: Logger
+        faults: TestFaults?, logger: Logger
     ) {
         self.pool = pool
-        self.connectionGuard = connectionGuard
-        self.broker = broker
-        self.zap = zap
-        self.processes = WorkerProcesses(backend: broker.backend)
+        self.forwarding = forwarding
+        self.processes = WorkerProcesses(backends: forwarding.workerBackends)
         self.control = control
         self.signals = signals
         self.notifier = notifier
@@ -65,27 +48,14 @@ final class Master {
     /// Runs until every worker is gone. - Returns: the exit code of `filer serve`.
     func run() -> ExitCode {
         loop.add(.descriptor(signals.descriptor.rawValue)) { [unowned self] in takeSignals() }
-        loop.add(.descriptor(broker.ended.rawValue)) { [unowned self] in proxyEnded() }
-        loop.add(.socket(broker.control)) { [unowned self] in
-            guard broker.readAnswers(), faults?.proxySilenced != true else { return }
-            post(.proxyAnswered(broker.totals))
-        }
         if let control {
             loop.add(.socket(control.socket)) { [unowned self] in answerControl(control) }
         }
-        loop.add(.socket(broker.frontendMonitor.events)) { [unowned self] in readConnectionEvents() }
-        if let zap {
-            loop.add(.socket(zap.socket)) { [unowned self] in
-                do throws(ZeroMQError) { try zap.answerWaiting() } catch {
-                    post(.masterFailed(reason: "cannot answer CURVE handshakes: \(error)"))
-                }
-            }
-        }
-        replySource = loop.add(.socket(broker.backendSocket)) { [unowned self] in broker.forwardReplies() }
+        forwarding.attach(to: loop) { [unowned self] event in post(event) }
         post(.start)
         while exitCode == nil {
             let now = MonotonicInstant.now()
-            var timeout = max(0, (min(pool.nextDeadline(after: now), nextMeasurement) - now).milliseconds + 1)
+            var timeout = max(0, (min(pool.nextDeadline(after: now), forwarding.nextDue) - now).milliseconds + 1)
             // A notification the manager could not take yet is retried soon.
             if notifier.hasWaiting { timeout = min(timeout, 100) }
             do {
@@ -93,26 +63,11 @@ final class Master {
             } catch {
                 post(.masterFailed(reason: "the event loop failed: \(error)"))
             }
-            if MonotonicInstant.now() >= nextStatistics {
-                broker.askStatistics()
-                nextStatistics = MonotonicInstant.now() + .seconds(1)
-            }
-            if MonotonicInstant.now() >= nextMeasurement {
-                let urgent = measure()
-                nextMeasurement = MonotonicInstant.now() + (urgent ? Self.urgentMeasurementInterval : Self.measurementInterval)
-            }
+            forwarding.tick(now: .now())
             post(.tick)
             notifier.flush()
         }
-        // Every worker is gone: pass on the replies still on their way, until none has
-        // come for 100 ms. (A proxy thread that never ended owns the sockets: leave them.)
-        if !broker.isForwarding {
-            var poller = Poller()
-            poller.add(.socket(broker.backendSocket))
-            while (try? poller.wait(timeoutMilliseconds: 100)) == true {  // a failed poll: nothing more to pass on
-                broker.forwardReplies()
-            }
-        }
+        forwarding.finish()
         notifier.flush()
         logger.info("Master \(getpid()) stopped")
         return exitCode ?? .systemFailure
@@ -146,18 +101,16 @@ final class Master {
         case .signal(let pid, let signal):
             WorkerProcesses.send(signal, to: pid)
         case .startProxy:
-            if let source = replySource { loop.remove(source) }
-            replySource = nil
             do {
-                try broker.startForwarding()
+                try forwarding.start()
             } catch {
                 post(.proxyFailed(reason: "cannot start the proxy thread: \(error)"))
             }
         case .stopProxy:
-            broker.stopForwarding()
+            forwarding.stop()
         case .reconfigureFrontends(let next):
-            do throws(ZeroMQError) {
-                try broker.reconfigureFrontends(next.frontends, limits: next.limits, connections: next.connections)
+            do {
+                try forwarding.reconfigure(next)
                 post(.frontendsReconfigured(.success(())))
             } catch {
                 post(.frontendsReconfigured(.failure(ReloadFailure("\(error)"))))
@@ -165,11 +118,7 @@ final class Master {
         case .readConfiguration:
             do {
                 let next = try readConfiguration()
-                // The clients let in are read again now; a file that cannot be read
-                // fails the whole reload, so the running set stays.
-                if let zap, let path = next.curve.authorizedKeys {
-                    zap.authorized = try AuthorizedKeys.load(from: path)
-                }
+                try forwarding.reloadKeys(next)
                 post(.configurationRead(.success(next)))
             } catch {
                 post(.configurationRead(.failure(ReloadFailure("\(error)"))))
@@ -180,6 +129,8 @@ final class Master {
             notify(notification)
         case .log(let level, let message, let worker):
             logger.log(level: level, "\(message)", metadata: worker.map { ["worker_pid": "\($0)"] })
+        case .confirmPaused(let leases):
+            forwarding.confirmPaused(leases)
         case .exit(let code):
             exitCode = code
         }
@@ -242,12 +193,6 @@ final class Master {
         }
     }
 
-    private func proxyEnded() {
-        let failure = broker.proxyEnded()
-        replySource = loop.add(.socket(broker.backendSocket)) { [unowned self] in broker.forwardReplies() }
-        if let failure { post(.proxyFailed(reason: failure)) } else { post(.proxyStopped) }
-    }
-
     private func answerControl(_ control: ControlServer) {
         do throws(ZeroMQError) {
             try control.answerWaiting(answer)
@@ -262,10 +207,8 @@ final class Master {
                 let now = MonotonicInstant.now()
                 var report = pool.statusReport(
                     now: now, epochMilliseconds: epochMilliseconds(), startedAt: startedAt, masterPID: getpid(),
-                    configFile: configFile, backend: broker.backend)
-                if let zap {
-                    report.curve = .init(accepted: zap.acceptedCount, refused: zap.refusedCount, failedHandshakes: failedHandshakes)
-                }
+                    configFile: configFile, backend: forwarding.backendDescription)
+                forwarding.describe(&report)
                 return report.json()
             case "fault silence-proxy" where faults != nil:
                 logger.warning("Test fault: the proxy's answers are ignored from now on, as if it hung")

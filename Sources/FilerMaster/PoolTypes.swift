@@ -34,6 +34,14 @@ public enum PoolEvent: Sendable {
     case frontendsReconfigured(Result<Void, ReloadFailure>)
     /// The master's own machinery failed (its event loop, its signal descriptor).
     case masterFailed(reason: String)
+    /// A worker host asks this broker to pause for up to `for` while one of its workers
+    /// leaves, or says it is done.
+    case pauseRequested(lease: String, for: Duration)
+    case resumeRequested(lease: String)
+    /// Worker hosts' connections to this broker's backend.
+    case remoteWorkers(Int)
+    /// On a worker host: a broker connected or lost.
+    case brokerConnection(backend: String, connected: Bool)
 }
 
 /// Why a reload could not be applied.
@@ -57,6 +65,8 @@ public enum PoolAction: Equatable, Sendable {
     case setLogLevel(Logger.Level)
     case notify(SystemdNotification)
     case log(Logger.Level, String, worker: Int32?)
+    /// The proxy has stopped for these worker hosts' pauses: tell them.
+    case confirmPaused([String])
     /// Every worker is gone: the daemon ends with this code.
     case exit(ExitCode)
 }

@@ -41,8 +41,16 @@ extension WorkerPool {
     /// Forwards while a worker can serve; stops while replaced workers drain, while
     /// the frontends are reconfigured, and to stop.
     private mutating func steerProxy(now: MonotonicInstant, _ actions: inout [PoolAction]) {
+        for (lease, end) in leases where end <= now {
+            leases[lease] = nil
+            leasesToConfirm.remove(lease)
+            actions.append(.log(.warning, "A worker host's pause (lease \(lease)) ran out before it said it was done; resuming", worker: nil))
+        }
         let retire = hasRetiringWorkers || (hasReplacedWorkers && everySlotServes)
-        let forward = !isStopping && servingCount > 0 && !retire && frontendsPending == nil
+        // On a worker host the "proxy" is the brokers' forwarding, which this host only
+        // pauses, and only while one of its workers leaves.
+        let workersToServe = configuration.role == .workers || servingCount > 0
+        let forward = !isStopping && workersToServe && !retire && frontendsPending == nil && leases.isEmpty
         switch (proxy, forward) {
         case (.stopped, true):
             proxy = .running
@@ -54,6 +62,10 @@ extension WorkerPool {
             proxyStopRequestedAt = now
             actions.append(.stopProxy)
         case (.stopped, false):
+            if !leasesToConfirm.isEmpty {
+                actions.append(.confirmPaused(leasesToConfirm.sorted()))
+                leasesToConfirm = []
+            }
             if let next = frontendsPending, !frontendsRequested, !isStopping {
                 frontendsRequested = true
                 actions.append(.reconfigureFrontends(next))
@@ -142,8 +154,11 @@ extension WorkerPool {
             killed = true
             phase = .stopping(code: code, deadline: deadline, killed: true)
         }
-        // A proxy thread that has not ended by the deadline is not waited for.
-        if workers.isEmpty && (proxy == .stopped || killed) {
+        // A proxy thread that has not ended by the deadline is not waited for; nor one
+        // that has not ended in 3 s once this host has no worker left: it can only be
+        // stuck handing a request to a backend with no worker connected at all.
+        let proxyStuck = proxy == .stopping && now - proxyStopRequestedAt >= Self.proxyAnswerLimit
+        if workers.isEmpty && (proxy == .stopped || killed || proxyStuck) {
             phase = .stopped(code)
             actions.append(.exit(code))
         }
@@ -153,8 +168,12 @@ extension WorkerPool {
 
     /// The one line systemd shows as STATUS= (and `filer status` as its summary).
     public func statusLine() -> String {
-        var line = "\(onlineCount)/\(slots.count) workers online, \(restarts) restarts, \(totals.frontendMessagesOut) requests served"
+        var line = "\(onlineCount)/\(slots.count) workers online, \(restarts) restarts, \(requestsServed) requests served"
         if let reason = degradedReason { line = "degraded: workers cannot open the root directory (\(reason)); " + line }
+        if configuration.role == .workers {
+            let brokers = configuration.brokers.map { "\($0) \(brokersConnected[$0] == true ? "up" : "down")" }
+            line += "; brokers: " + brokers.joined(separator: ", ")
+        }
         if let failure = lastReloadFailure { line += "; the last reload failed: \(failure)" }
         return line
     }

@@ -24,11 +24,11 @@ extension WorkerPool {
         case .serving: state = isReloading ? "reloading" : (degradedReason != nil ? "degraded" : "ready")
         case .stopping, .stopped: state = "stopping"
         }
-        return StatusReport(
+        var report = StatusReport(
             version: filerVersion, masterPID: masterPID, state: state, uptimeSeconds: (now - startedAt).seconds,
-            configFile: configFile, frontends: configuration.frontends, backend: backend, root: configuration.root,
+            configFile: configFile, frontends: configuration.role == .workers ? [] : configuration.frontends, backend: backend, root: configuration.root,
             workersExpected: slots.count, workersOnline: onlineCount, restarts: restarts,
-            requestsServed: totals.frontendMessagesOut,
+            requestsServed: requestsServed,
             frontend: .init(
                 messagesIn: totals.frontendMessagesIn, bytesIn: totals.frontendBytesIn,
                 messagesOut: totals.frontendMessagesOut, bytesOut: totals.frontendBytesOut),
@@ -41,5 +41,7 @@ extension WorkerPool {
                 generation: generation,
                 loadedAt: epochMilliseconds - (now - generationAppliedAt).milliseconds,
                 lastReloadFailure: lastReloadFailure))
+        report.role = configuration.role.rawValue
+        return report
     }
 }

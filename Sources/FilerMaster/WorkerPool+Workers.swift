@@ -86,6 +86,7 @@ extension WorkerPool {
         _ pid: Int32, _ termination: Termination, at time: Int64, now: MonotonicInstant, _ actions: inout [PoolAction]
     ) {
         guard let worker = workers.removeValue(forKey: pid) else { return }
+        servedByWorkersGone += worker.served
         let expected: Bool
         switch worker.state {
         case .draining, .abandoning, .stopping: expected = true

@@ -53,6 +53,8 @@ public struct WorkerPool {
     public internal(set) var workers: [Int32: Worker] = [:]
     public internal(set) var restarts = 0
     public internal(set) var totals = Proxy.Statistics()
+    /// Requests answered by workers that have exited since the daemon started.
+    var servedByWorkersGone: UInt64 = 0
     public internal(set) var recentExits: [StatusReport.Exit] = []
     /// The last reload's result, for STATUS= and `filer status`.
     public internal(set) var lastReloadFailure: String?
@@ -71,6 +73,15 @@ public struct WorkerPool {
     var proxy = ProxyState.stopped
     var proxyAnsweredAt: MonotonicInstant
     var proxyStopRequestedAt: MonotonicInstant
+    /// Worker hosts' pauses, by lease, with when each ends by itself; and those whose
+    /// askers have not been told yet that the proxy has stopped.
+    var leases: [String: MonotonicInstant] = [:]
+    var leasesToConfirm: Set<String> = []
+    /// Worker hosts' workers connected to this broker's backend.
+    var remoteWorkers = 0
+    /// On a worker host: whether each broker is connected.
+    var brokersConnected: [String: Bool] = [:]
+
     /// Frontends to bind once the proxy has stopped (a reload's, or a rollback's), and
     /// whether the effects layer has been asked to.
     var frontendsPending: Configuration?
@@ -119,6 +130,17 @@ public struct WorkerPool {
         case .proxyFailed(let reason): proxyFailed(reason, now: now, &actions)
         case .proxyAnswered(let totals): proxyAnswered(totals, now: now)
         case .frontendsReconfigured(let result): frontendsReconfigured(result, now: now, &actions)
+        case .pauseRequested(let lease, let duration):
+            if leases[lease] == nil { actions.append(.log(.info, "A worker host asks to pause for up to \(duration) (lease \(lease))", worker: nil)) }
+            leases[lease] = now + duration
+            leasesToConfirm.insert(lease)
+        case .resumeRequested(let lease):
+            leases[lease] = nil
+            leasesToConfirm.remove(lease)
+        case .remoteWorkers(let count):
+            remoteWorkers = count
+        case .brokerConnection(let backend, let connected):
+            brokersConnected[backend] = connected
         case .masterFailed(let reason):
             actions.append(.log(.critical, "The master cannot go on: \(reason)", worker: nil))
             beginStop(code: .systemFailure, now: now, &actions)
@@ -139,7 +161,9 @@ public struct WorkerPool {
             }
         }
         if case .stopping(_, let deadline, false) = phase { wake = min(wake, deadline) }
+        if isStopping && proxy == .stopping { wake = min(wake, proxyStopRequestedAt + Self.proxyAnswerLimit) }
         if watchdogInterval != nil { wake = min(wake, nextWatchdog) }
+        for end in leases.values { wake = min(wake, end) }
         return max(wake, now)
     }
 
@@ -148,8 +172,15 @@ public struct WorkerPool {
     /// Workers online in a slot (not the ones being replaced).
     public var onlineCount: Int { slots.filter { $0.worker.flatMap { workers[$0] }?.state == .online }.count }
 
-    /// Workers the proxy may hand requests to.
-    var servingCount: Int { workers.values.filter { $0.state.serves }.count }
+    /// Requests answered: as the proxy counts them on a broker (worker hosts' answers
+    /// too), as this host's workers count theirs on a worker host.
+    public var requestsServed: UInt64 {
+        configuration.role == .workers
+            ? workers.values.reduce(servedByWorkersGone) { $0 + $1.served } : totals.frontendMessagesOut
+    }
+
+    /// Workers the proxy may hand requests to, this host's and worker hosts'.
+    var servingCount: Int { workers.values.filter { $0.state.serves }.count + remoteWorkers }
 
     /// Whether some slot cannot start its worker because the root cannot be opened.
     public var degradedReason: String? { slots.lazy.compactMap(\.rootProblem).first }

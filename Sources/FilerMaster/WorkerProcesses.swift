@@ -39,10 +39,11 @@ final class WorkerProcesses {
         }
     }
 
-    private let backend: String
+    /// Where the workers connect: this host's broker, or a worker host's brokers.
+    private let backends: [String]
 
-    init(backend: String) {
-        self.backend = backend
+    init(backends: [String]) {
+        self.backends = backends
     }
 
     /// Starts a worker with `configuration`. - Returns: its status channel.
@@ -52,15 +53,24 @@ final class WorkerProcesses {
             let name = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
             return !Notifier.privateEnvironment.contains(name)
         }
-        let arguments = [
-            "filer", "worker",
-            "--backend", backend,
+        var arguments = ["filer", "worker"] + backends.flatMap { ["--backend", $0] } + [
             "--root", configuration.root,
             "--max-file-size", "\(configuration.limits.maxFileSize)",
             "--max-reply-size", "\(configuration.limits.maxReplySize)",
             "--master-pid", "\(getpid())",
             "--log-level", "\(configuration.logLevel)",
         ]
+        if configuration.role == .workers {
+            let connections = configuration.connections
+            arguments += [
+                "--remote",
+                "--heartbeat-interval", "\(connections.heartbeatInterval.milliseconds)",
+                "--heartbeat-timeout", "\(connections.heartbeatTimeout.milliseconds)",
+            ]
+            if let certificate = configuration.curve.certificate, let brokerKey = configuration.curve.brokerKey {
+                arguments += ["--certificate", certificate, "--broker-key", brokerKey]
+            }
+        }
         // /proc/self/exe: the very binary we run, even if a package upgrade replaced the file.
         let pid = try Spawn.process(
             executable: "/proc/self/exe", arguments: arguments, environment: environment,

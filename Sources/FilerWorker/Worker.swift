@@ -3,34 +3,60 @@ public import Logging
 import Posix
 import ZeroMQ
 import FilerProtocol
+import FilerSecurity
 import CFilerLinux
 public import FilerCore
 
-/// A worker process: one ROUTER socket connected to the backend, answering file
-/// requests until SIGTERM or the master's death.
+/// A worker process: one ROUTER socket connected to the backend (on a worker host, to
+/// every broker's), answering file requests until SIGTERM or the master's death.
 ///
 /// A ROUTER, not a REP: it shows the envelope, so a request that no REQ or DEALER
 /// client would send is refused instead of echoed, and with ROUTER_MANDATORY a reply
 /// whose way back is full waits instead of being dropped (a REP drops it silently).
 public struct Worker: ~Copyable {
     public struct Options: Sendable {
-        public var backend: String
+        /// The local broker's ipc backend; or on a worker host, every broker's tcp one.
+        public var backends: [String]
         public var root: String
         public var maxFileSize: Int
         public var maxReplySize: Int
         public var masterPID: Int32
+        /// How a worker host speaks to its brokers: CURVE keys and heartbeats.
+        public var remote: RemoteOptions?
 
-        public init(backend: String, root: String, maxFileSize: Int, maxReplySize: Int, masterPID: Int32) {
-            self.backend = backend
+        public init(
+            backends: [String], root: String, maxFileSize: Int, maxReplySize: Int, masterPID: Int32, remote: RemoteOptions? = nil
+        ) {
+            self.backends = backends
             self.root = root
             self.maxFileSize = maxFileSize
             self.maxReplySize = maxReplySize
             self.masterPID = masterPID
+            self.remote = remote
         }
     }
 
-    /// How long a new worker may take to connect before it gives up.
+    /// A worker host's connections to its brokers.
+    public struct RemoteOptions: Sendable {
+        /// This host's secret certificate and the brokers' public one, when CURVE is on.
+        public var certificate: String?
+        public var brokerKey: String?
+        public var heartbeatIntervalMilliseconds: Int32
+        public var heartbeatTimeoutMilliseconds: Int32
+
+        public init(certificate: String?, brokerKey: String?, heartbeatIntervalMilliseconds: Int32, heartbeatTimeoutMilliseconds: Int32) {
+            self.certificate = certificate
+            self.brokerKey = brokerKey
+            self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds
+            self.heartbeatTimeoutMilliseconds = heartbeatTimeoutMilliseconds
+        }
+    }
+
+    /// How long a new worker may take to connect to its own host's broker before it gives up.
     static let connectTimeoutMilliseconds = 10_000
+    /// How long a worker host's new worker waits for a first broker before it reports
+    /// online anyway: brokers come and go, ZeroMQ reconnects, and the host stays up.
+    static let remoteConnectWaitMilliseconds = 2_000
 
     private let options: Options
     private let logger: Logger
@@ -70,8 +96,13 @@ public struct Worker: ~Copyable {
             try BackendQueues.configureWorker(socket)
             // Let the last reply reach the master after SIGTERM, but not forever.
             try socket.setLinger(milliseconds: 2_000)
-            guard try Self.connect(socket, to: options.backend, context: context) else {
-                return fail("cannot connect to the backend \(options.backend)", code: .workerCannotReachBackend)
+            if let remote = options.remote {
+                try Self.configureRemote(socket, remote)
+                _ = try Self.connect(socket, to: options.backends, context: context, timeoutMilliseconds: Self.remoteConnectWaitMilliseconds)
+            } else {
+                guard try Self.connect(socket, to: options.backends, context: context, timeoutMilliseconds: Self.connectTimeoutMilliseconds) else {
+                    return fail("cannot connect to the backend \(options.backends.joined(separator: ", "))", code: .workerCannotReachBackend)
+                }
             }
             report(.online)
             var loop = WorkerLoop(
@@ -83,14 +114,32 @@ public struct Worker: ~Copyable {
         }
     }
 
-    /// Connects to the backend and waits for the ZeroMQ handshake to complete: only then
-    /// can the master's DEALER hand the worker requests, so only then is it online.
+    /// Connects to the backends and waits for a first ZeroMQ handshake to complete: only
+    /// then can a broker's DEALER hand the worker requests, so only then is it online.
     /// The monitor is attached before connecting, so the event cannot come too early.
-    /// - Returns: whether the handshake completed in time.
-    private static func connect(_ socket: Socket, to backend: String, context: Context) throws(ZeroMQError) -> Bool {
+    /// - Returns: whether a handshake completed in time.
+    private static func connect(
+        _ socket: Socket, to backends: [String], context: Context, timeoutMilliseconds: Int
+    ) throws(ZeroMQError) -> Bool {
         let monitor = try Monitor(socket, context: context, mask: Monitor.handshakeSucceeded)
-        try socket.connect(backend)
-        return try monitor.wait(for: Monitor.handshakeSucceeded, timeoutMilliseconds: connectTimeoutMilliseconds)
+        for backend in backends { try socket.connect(backend) }
+        return try monitor.wait(for: Monitor.handshakeSucceeded, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// A worker host's socket: a CURVE client of its brokers when keys are set; ZMTP
+    /// heartbeats, so that a broker cut off is noticed and dialled again; and a redial
+    /// that slows to once a second while a broker is down.
+    private static func configureRemote(_ socket: Socket, _ remote: RemoteOptions) throws {
+        if let certificate = remote.certificate, let brokerKey = remote.brokerKey {
+            let keyPair = try CertificateFile.loadSecret(certificate)
+            let server = try CertificateFile.loadPublic(brokerKey).publicKey
+            try socket.makeCurveClient(keyPair, serverKey: server)
+        }
+        let interval = remote.heartbeatIntervalMilliseconds
+        try socket.setHeartbeats(
+            intervalMilliseconds: interval, timeoutMilliseconds: remote.heartbeatTimeoutMilliseconds,
+            ttlMilliseconds: interval > 0 ? remote.heartbeatTimeoutMilliseconds : 0)
+        try socket.setReconnectInterval(milliseconds: 100, maximumMilliseconds: 1_000)
     }
 
     private func report(_ report: WorkerReport) { status.send(report) }

@@ -113,6 +113,19 @@ public final class Socket: @unchecked Sendable {
         try setOption(ZMQ_HEARTBEAT_TTL, ttlMilliseconds, name: "ZMQ_HEARTBEAT_TTL")
     }
 
+    /// How soon a connecting socket dials a peer again: `milliseconds` at first, doubling
+    /// up to `maximumMilliseconds` while the peer stays away.
+    public func setReconnectInterval(milliseconds: Int32, maximumMilliseconds: Int32) throws(ZeroMQError) {
+        try setOption(ZMQ_RECONNECT_IVL, milliseconds, name: "ZMQ_RECONNECT_IVL")
+        try setOption(ZMQ_RECONNECT_IVL_MAX, maximumMilliseconds, name: "ZMQ_RECONNECT_IVL_MAX")
+    }
+
+    /// Queue messages only to peers whose connection is complete: a DEALER that
+    /// connects to several peers then never strands a message on one that is down.
+    public func setImmediate(_ on: Bool) throws(ZeroMQError) {
+        try setOption(ZMQ_IMMEDIATE, Int32(on ? 1 : 0), name: "ZMQ_IMMEDIATE")
+    }
+
     /// A peer that has not finished the ZMTP handshake this long after connecting is dropped.
     public func setHandshakeTimeout(milliseconds: Int32) throws(ZeroMQError) {
         try setOption(ZMQ_HANDSHAKE_IVL, milliseconds, name: "ZMQ_HANDSHAKE_IVL")

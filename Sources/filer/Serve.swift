@@ -46,17 +46,29 @@ struct WorkerRole: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker", abstract: "Internal: one worker process.", shouldDisplay: false)
 
-    @Option var backend: String
+    /// Once, or on a worker host once per broker.
+    @Option var backend: [String]
     @Option var root: String
     @Option var maxFileSize: Int
     @Option var maxReplySize: Int
     @Option var masterPid: Int32
     @Option var logLevel = "info"
+    /// A worker host's: the brokers are remote.
+    @Flag var remote = false
+    @Option var certificate: String?
+    @Option var brokerKey: String?
+    @Option var heartbeatInterval: Int32 = 0
+    @Option var heartbeatTimeout: Int32 = 0
 
     func run() throws {
         LoggingSetup.bootstrap(identifier: "filer", level: Logger.Level(rawValue: logLevel) ?? .info)
         let options = Worker.Options(
-            backend: backend, root: root, maxFileSize: maxFileSize, maxReplySize: maxReplySize, masterPID: masterPid)
+            backends: backend, root: root, maxFileSize: maxFileSize, maxReplySize: maxReplySize, masterPID: masterPid,
+            remote: remote
+                ? Worker.RemoteOptions(
+                    certificate: certificate, brokerKey: brokerKey, heartbeatIntervalMilliseconds: heartbeatInterval,
+                    heartbeatTimeoutMilliseconds: heartbeatTimeout)
+                : nil)
         let code = Worker(options: options, logger: Logger(label: "filer.worker")).run()
         if code != .success { throw stop(with: code) }
     }

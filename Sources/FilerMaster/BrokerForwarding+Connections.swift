@@ -4,7 +4,7 @@ import ZeroMQ
 
 /// The frontend's connections: the connection limit, the memory budget, and failed
 /// handshakes (see `ConnectionGuard`).
-extension Master {
+extension BrokerForwarding {
     func readConnectionEvents() {
         do throws(ZeroMQError) {
             while let event = try broker.frontendMonitor.nextEvent() {

@@ -1,0 +1,71 @@
+import Glibc
+import Posix
+import ZeroMQ
+
+/// A broker's drain endpoint: worker hosts ask it to pause the proxy while one of their
+/// workers leaves, and to resume after. A pause is a lease: it ends by itself after the
+/// time asked for, so a worker host that dies mid-drain cannot stall the broker.
+///
+/// "pause LEASE SECONDS" is answered "paused LEASE" once the proxy has stopped (so
+/// that the leaving worker's queue can only shrink); "resume LEASE" is answered at once.
+final class DrainServer {
+    enum Command: Equatable {
+        case pause(lease: String, seconds: Int)
+        case resume(lease: String)
+    }
+
+    /// The longest pause a worker host may ask for.
+    static let maximumSeconds = 600
+
+    let socket: Socket
+    /// Who asked for each pause not yet confirmed: the routing id to answer.
+    private var askers: [String: [UInt8]] = [:]
+
+    /// Binds `endpoint` (a CURVE server when the broker has keys: worker hosts' keys
+    /// must be authorized, as for the backend).
+    init(context: Context, endpoint: String, curve: Curve.KeyPair?) throws(ZeroMQError) {
+        socket = try Socket(context, .router)
+        try socket.setLinger(milliseconds: 0)
+        if let curve { try socket.makeCurveServer(curve) }
+        try socket.bind(endpoint)
+    }
+
+    /// Reads every command waiting. Resumes are answered at once; malformed ones too.
+    func read() throws(ZeroMQError) -> [Command] {
+        var commands: [Command] = []
+        while let identity = try socket.receiveIfReady() {
+            guard identity.hasMore else { continue }
+            var frames = [try socket.receive()]
+            while frames[frames.count - 1].hasMore { frames.append(try socket.receive()) }
+            let words = String(decoding: frames.last!.bytes, as: UTF8.self).split(separator: " ").map(String.init)
+            switch (words.first, words.count) {
+            case ("pause", 3):
+                guard let seconds = Int(words[2]), seconds > 0 else { fallthrough }
+                askers[words[1]] = identity.bytes
+                commands.append(.pause(lease: words[1], seconds: min(seconds, Self.maximumSeconds)))
+            case ("resume", 2):
+                commands.append(.resume(lease: words[1]))
+                try answer(identity.bytes, "resumed \(words[1])")
+            default:
+                try answer(identity.bytes, "error: expected 'pause LEASE SECONDS' or 'resume LEASE'")
+            }
+        }
+        return commands
+    }
+
+    /// The proxy has stopped: tells the askers of these pauses.
+    func confirm(_ leases: [String]) throws(ZeroMQError) {
+        for lease in leases {
+            guard let identity = askers.removeValue(forKey: lease) else { continue }
+            try answer(identity, "paused \(lease)")
+        }
+    }
+
+    private func answer(_ identity: [UInt8], _ text: String) throws(ZeroMQError) {
+        // A worker host that has gone is no error: its lease ends by itself.
+        do {
+            try socket.send(identity, more: true)
+            try socket.send(text)
+        } catch where error.errno == EHOSTUNREACH {}
+    }
+}
