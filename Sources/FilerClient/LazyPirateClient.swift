@@ -3,16 +3,18 @@ public import ZeroMQ
 
 /// One request with the Lazy Pirate pattern (ZeroMQ guide, chapter 4): wait for the
 /// reply a bounded time; on silence, throw the REQ socket away (it is stuck in its
-/// send state), open a new one and send again, a bounded number of times.
+/// send state), open a new one and send again, a bounded number of times. Given
+/// several servers, each attempt goes to the next one in turn (the guide's failover):
+/// a broker that does not answer costs one timeout, not the request.
 public struct LazyPirateClient {
     public enum Failure: Error, CustomStringConvertible {
-        case noReply(attempts: Int, endpoint: String)
+        case noReply(attempts: Int, endpoints: [String])
         case transport(ZeroMQError)
         case malformedReply(String)
 
         public var description: String {
             switch self {
-            case .noReply(let attempts, let endpoint): "no reply from \(endpoint) after \(attempts) attempts"
+            case .noReply(let attempts, let endpoints): "no reply from \(endpoints.joined(separator: " or ")) after \(attempts) attempts"
             case .transport(let error): "\(error)"
             case .malformedReply(let why): "the reply is not a filer reply: \(why)"
             }
@@ -30,13 +32,15 @@ public struct LazyPirateClient {
         }
     }
 
-    public var endpoint: String
+    /// The servers, tried in turn.
+    public var endpoints: [String]
     public var timeout: Double
     public var retries: Int
     public var curve: Curve?
 
-    public init(endpoint: String, timeout: Double, retries: Int, curve: Curve? = nil) {
-        self.endpoint = endpoint
+    public init(endpoints: [String], timeout: Double, retries: Int, curve: Curve? = nil) {
+        precondition(!endpoints.isEmpty, "a client needs a server")
+        self.endpoints = endpoints
         self.timeout = timeout
         self.retries = retries
         self.curve = curve
@@ -46,12 +50,12 @@ public struct LazyPirateClient {
     public func send(_ request: [UInt8]) throws(Failure) -> [UInt8] {
         do {
             let context = try Context()
-            for _ in 0...retries {
+            for attempt in 0...retries {
                 let socket = try Socket(context, .request)
                 // A retried socket must not hold the process open with its unsent request.
                 try socket.setLinger(milliseconds: 0)
                 if let curve { try socket.makeCurveClient(curve.keyPair, serverKey: curve.serverKey) }
-                try socket.connect(endpoint)
+                try socket.connect(endpoints[attempt % endpoints.count])
                 try socket.send(request)
                 var poller = Poller()
                 poller.add(.socket(socket))
@@ -62,7 +66,7 @@ public struct LazyPirateClient {
         } catch {
             throw .transport(error)
         }
-        throw .noReply(attempts: retries + 1, endpoint: endpoint)
+        throw .noReply(attempts: retries + 1, endpoints: endpoints)
     }
 
     /// What a reply says: the file's bytes, or the server's error.

@@ -9,14 +9,14 @@ import Posix
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fetch one file and print its content.",
-        discussion: "Retries Lazy-Pirate style. Exit codes: 0 printed, 1 the server answered with an error, 69 no reply."
+        discussion: "Retries Lazy-Pirate style; given several --endpoint, each retry goes to the next. Exit codes: 0 printed, 1 the server answered with an error, 69 no reply."
     )
 
     @Argument(help: "The file, relative to the server's root.")
     var path: String
 
-    @Option(help: "The server's frontend.")
-    var endpoint = "tcp://127.0.0.1:60401"
+    @Option(help: "The server's frontend; repeat it to fail over from one broker to the next.")
+    var endpoint: [String] = ["tcp://127.0.0.1:60401"]
 
     @Option(help: "Seconds to wait for each reply.")
     var timeout: Double = 2.5
@@ -38,7 +38,7 @@ struct Get: ParsableCommand {
         var request: [String: String] = ["path": path]
         if let encoding { request["encoding"] = encoding }
         let body = try JSONEncoder().encode(request)
-        let client = LazyPirateClient(endpoint: endpoint, timeout: timeout, retries: retries, curve: try curve.load())
+        let client = LazyPirateClient(endpoints: endpoint, timeout: timeout, retries: retries, curve: try curve.load())
         let outcome: Result<[UInt8], ServerError>
         do {
             outcome = try LazyPirateClient.decodeReply(try client.send(Array(body)))
