@@ -74,6 +74,10 @@ final class Broker {
         backendSocket = try Socket(context, .dealer)
         try backendSocket.setHighWaterMarks(send: BackendQueues.requestsToWorker, receive: 0)
         try backendSocket.setLinger(milliseconds: 0)
+        // Worker hosts cut off are noticed, and their connections closed, within the timeout.
+        let interval = Int32(clamping: connections.heartbeatInterval.milliseconds)
+        let timeout = Int32(clamping: connections.heartbeatTimeout.milliseconds)
+        try backendSocket.setHeartbeats(intervalMilliseconds: interval, timeoutMilliseconds: timeout, ttlMilliseconds: interval > 0 ? timeout : 0)
         backendMonitor = try Monitor(backendSocket, context: context, mask: Monitor.Kind.mask([.accepted, .disconnected]))
         proxyControl = try Socket(context, .pair)
         try proxyControl.bind(Self.controlEndpoint)
