@@ -12,7 +12,7 @@ public enum ConfigurationPrinter {
             } else if parts.count == 1 {
                 section = ""
             }
-            if setting.isList {
+            if setting.isList && setting.value(in: configuration) != "none" {
                 lines.append("\(indent)\(name):")
                 for item in setting.value(in: configuration).split(separator: ",") {
                     lines.append("\(indent)  - \(item.trimmed())")

@@ -15,7 +15,7 @@ final class DrainServer {
     }
 
     /// The longest pause a worker host may ask for.
-    static let maximumSeconds = 600
+    static let maximumSeconds = 60
 
     let socket: Socket
     /// Who asked for each pause not yet confirmed: the routing id to answer.
