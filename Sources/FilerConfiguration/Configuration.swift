@@ -112,6 +112,10 @@ public struct CurveFiles: Equatable, Sendable {
     /// The public certificates let in (clients, worker hosts): a directory of `*.key`
     /// files, or one file. Read again on reload.
     public var authorizedKeys: String?
+    /// On a broker, optional: the worker hosts' public certificates. When set, only these
+    /// may connect to the backend and its drain endpoint, and `authorizedKeys` holds the
+    /// clients only; unset, `authorizedKeys` is let in everywhere. Read again on reload.
+    public var workerKeys: String?
     /// On a worker host: the brokers' public certificate.
     public var brokerKey: String?
 

@@ -84,6 +84,7 @@ public enum ConfigurationSchema {
         duration("health.drain_timeout", \.health.drainTimeout, .seconds(1)...(.seconds(3600)), meaning: "a replaced worker answers its queue for at most this long; what is left is counted and logged"),
         path("curve.certificate", \.curve.certificate, meaning: "this daemon's CURVE certificate with its secret key (0600); with it, every tcp:// endpoint is a CURVE server"),
         path("curve.authorized_keys", \.curve.authorizedKeys, meaning: "the public certificates let in: a directory of `*.key` files or one file; read again on reload"),
+        path("curve.worker_keys", \.curve.workerKeys, meaning: "on a broker, optional: the worker hosts' public certificates, then the only ones let in at the backend (and not at the frontend unless also in authorized_keys); read again on reload"),
         path("curve.broker_key", \.curve.brokerKey, meaning: "on a worker host, the brokers' public certificate"),
         Setting(
             key: "allow_plaintext", meaning: "let a tcp:// endpoint on an address other machines reach go without CURVE", flag: nil,

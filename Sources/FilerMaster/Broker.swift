@@ -100,7 +100,14 @@ final class Broker {
         for endpoint in frontends { try bind(frontend, endpoint) }
         Files.makeParentDirectory(ofIPCEndpoint: backend)
         try bind(backendSocket, backend)
-        if let remoteBackend { try bind(backendSocket, remoteBackend) }
+        if let remoteBackend {
+            // Worker hosts' handshakes are checked against their own keys, when they are
+            // apart. Last, and never undone (libzmq refuses an empty domain): the ipc
+            // endpoint bound before keeps none, since with one libzmq would ask ZAP about
+            // its plain handshakes too.
+            if curve != nil { try backendSocket.setZAPDomain(ZAP.workerDomain) }
+            try bind(backendSocket, remoteBackend)
+        }
     }
 
     /// libzmq takes a socket's security options when it binds, so one socket can serve

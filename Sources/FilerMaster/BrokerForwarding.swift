@@ -97,9 +97,11 @@ final class BrokerForwarding: Forwarding {
     func reloadKeys(_ next: Configuration) throws {
         // The clients let in are read again now; a file that cannot be read fails the
         // whole reload, so the running set stays.
-        if let zap, let path = next.curve.authorizedKeys {
-            zap.authorized = try AuthorizedKeys.load(from: path)
-        }
+        guard let zap else { return }
+        let authorized = try next.curve.authorizedKeys.map(AuthorizedKeys.load(from:)) ?? zap.authorized
+        let workers = try next.curve.workerKeys.map(AuthorizedKeys.load(from:))
+        zap.authorized = authorized
+        zap.workers = workers
     }
 
     func confirmPaused(_ leases: [String]) {

@@ -31,6 +31,7 @@ public enum Daemon {
         do {
             curve = try CurveSetup.load(
                 certificate: configuration.curve.certificate, authorizedKeys: configuration.curve.authorizedKeys,
+                workerKeys: configuration.curve.workerKeys,
                 brokerKey: configuration.curve.brokerKey)
         } catch {
             logger.critical("Cannot use the CURVE keys: \(error)")
@@ -98,7 +99,7 @@ public enum Daemon {
             limits: configuration.limits, connections: configuration.connections, curve: curve?.keyPair)
         var zap: ZAPHandler?
         if let curve {
-            zap = try ZAPHandler(context: broker.context, authorized: curve.authorized) { refusal in
+            zap = try ZAPHandler(context: broker.context, authorized: curve.authorized, workers: curve.workers) { refusal in
                 logger.notice(
                     "Refused a CURVE client from \(refusal.address): \(refusal.reason)",
                     metadata: ["peer": "\(refusal.address)", "client_key": "\(refusal.key?.z85 ?? "-")"])

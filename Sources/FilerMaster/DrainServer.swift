@@ -1,6 +1,7 @@
 import Glibc
 import Posix
 import ZeroMQ
+import FilerSecurity
 
 /// A broker's drain endpoint: worker hosts ask it to pause the proxy while one of their
 /// workers leaves, and to resume after. A pause is a lease: it ends by itself after the
@@ -26,7 +27,10 @@ final class DrainServer {
     init(context: Context, endpoint: String, curve: Curve.KeyPair?) throws(ZeroMQError) {
         socket = try Socket(context, .router)
         try socket.setLinger(milliseconds: 0)
-        if let curve { try socket.makeCurveServer(curve) }
+        if let curve {
+            try socket.setZAPDomain(ZAP.workerDomain)
+            try socket.makeCurveServer(curve)
+        }
         try socket.bind(endpoint)
     }
 

@@ -42,6 +42,9 @@ public enum ZAP {
     }
 
     /// `answer`, with what the caller needs to count and report a refusal.
+    /// The ZAP domain of a broker's backend and drain endpoint: worker hosts come in there.
+    public static let workerDomain = "workers"
+
     public static func decide(_ request: [[UInt8]], authorized: AuthorizedKeys) -> Decision {
         // libzmq matches a reply to its request by the id, so it is echoed even when the
         // rest is wrong; without one, an empty id still lets the REP socket move on.

@@ -13,6 +13,9 @@ public final class ZAPHandler {
     /// The keys let in. Replacing them (a reload) affects only handshakes from then on:
     /// ZAP is asked once per connection, so connections already made stay.
     public var authorized: AuthorizedKeys
+    /// When set, the keys let in on sockets of the `ZAP.workerDomain` (a broker's
+    /// backend and drain endpoint) instead of `authorized`.
+    public var workers: AuthorizedKeys?
 
     /// Every refusal, reported or not.
     public private(set) var refusedCount: UInt64 = 0
@@ -32,6 +35,7 @@ public final class ZAPHandler {
     public init(
         context: Context,
         authorized: AuthorizedKeys,
+        workers: AuthorizedKeys? = nil,
         reportInterval: Double = 60,
         clock: @escaping () -> MonotonicInstant = MonotonicInstant.now,
         onRefusal: @escaping (ZAP.Refusal) -> Void
@@ -41,6 +45,7 @@ public final class ZAPHandler {
         try socket.setLinger(milliseconds: 0)
         try socket.bind(ZAP.endpoint)
         self.authorized = authorized
+        self.workers = workers
         self.refusalLog = RefusalLog(interval: reportInterval)
         self.clock = clock
         self.onRefusal = onRefusal
@@ -61,7 +66,9 @@ public final class ZAPHandler {
                 frames.append(frame.bytes)
                 more = frame.hasMore
             }
-            let decision = ZAP.decide(frames, authorized: authorized)
+            // Frame 2 is the domain of the socket the handshake is on.
+            let forWorkers = frames.count > 2 && frames[2] == Array(ZAP.workerDomain.utf8)
+            let decision = ZAP.decide(frames, authorized: forWorkers ? (workers ?? authorized) : authorized)
             for (index, frame) in decision.reply.enumerated() {
                 try socket.send(frame, more: index < decision.reply.count - 1)
             }

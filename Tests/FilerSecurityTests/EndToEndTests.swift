@@ -18,10 +18,12 @@ final class Server {
     let recorder = RefusalRecorder()
 
     /// - Parameter zapDomain: set on a plain (NULL) router to have libzmq consult ZAP for it.
-    init(authorized: AuthorizedKeys, curve: Bool = true, zapDomain: String? = nil) throws {
+    init(authorized: AuthorizedKeys, workers: AuthorizedKeys? = nil, curve: Bool = true, zapDomain: String? = nil) throws {
         context = try Context()
         keyPair = try Curve.KeyPair.generate()
-        handler = try ZAPHandler(context: context, authorized: authorized) { [recorder] in recorder.refusals.append($0) }
+        handler = try ZAPHandler(context: context, authorized: authorized, workers: workers) { [recorder] in
+            recorder.refusals.append($0)
+        }
         router = try Socket(context, .router)
         try router.setLinger(milliseconds: 0)
         if curve { try router.makeCurveServer(keyPair) }
@@ -106,6 +108,32 @@ private func reply(to client: Socket, within milliseconds: Int) throws -> String
         #expect(try server.nextBody(within: 5000, untilRefused: true) == nil)
         #expect(server.handler.refusedCount == 2)
         #expect(server.recorder.refusals.count == 1)
+    }
+
+    /// A broker's backend takes only worker hosts' keys, when they are kept apart: a
+    /// client's key, good at the frontend, is refused there.
+    @Test func theWorkersDomainTakesOnlyWorkerKeys() throws {
+        let clientKeys = try Curve.KeyPair.generate()
+        let workerKeys = try Curve.KeyPair.generate()
+        let backend = try Server(
+            authorized: AuthorizedKeys([clientKeys.publicKey]), workers: AuthorizedKeys([workerKeys.publicKey]),
+            zapDomain: ZAP.workerDomain)
+        // Each client is kept until its message is in: one closed at once drops it (linger 0).
+        let posing = try backend.client(clientKeys)
+        try posing.send("a client posing as a worker")
+        #expect(try backend.nextBody(within: 5000, untilRefused: true) == nil)
+        #expect(backend.handler.refusedCount == 1)
+        let worker = try backend.client(workerKeys)
+        try worker.send("a worker host")
+        #expect(try backend.nextBody(within: 5000) == "a worker host")
+
+        let frontend = try Server(authorized: AuthorizedKeys([clientKeys.publicKey]), workers: AuthorizedKeys([workerKeys.publicKey]))
+        let posingAsClient = try frontend.client(workerKeys)
+        try posingAsClient.send("a worker host posing as a client")
+        #expect(try frontend.nextBody(within: 5000, untilRefused: true) == nil)
+        let client = try frontend.client(clientKeys)
+        try client.send("a client")
+        #expect(try frontend.nextBody(within: 5000) == "a client")
     }
 
     @Test func aPlaintextClientGetsNothingAndZAPIsNotEvenAsked() throws {

@@ -167,34 +167,35 @@ def keygen(directory: Path, name: str) -> tuple[Path, Path]:
 
 def test_a_worker_host_whose_key_is_not_authorized_never_gets_a_request(make_topology, root, workdir):
     t = make_topology(["b1", "w1", "w2", "c"])
-    keys = workdir / "keys"
-    authorized = workdir / "authorized"
-    keys.mkdir()
-    authorized.mkdir()
+    keys, clients, workers = workdir / "keys", workdir / "clients", workdir / "workers"
+    for directory in (keys, clients, workers):
+        directory.mkdir()
     broker_public, broker_secret = keygen(keys, "broker")
     w1_public, w1_secret = keygen(keys, "w1")
-    _, w2_secret = keygen(keys, "w2")
     client_public, client_secret = keygen(keys, "client")
-    for public in (w1_public, client_public):
-        (authorized / public.name).write_bytes(public.read_bytes())
+    (workers / "w1.key").write_bytes(w1_public.read_bytes())
+    (clients / "client.key").write_bytes(client_public.read_bytes())
     broker = Daemon(t["b1"], "b1", workdir, {
         **broker_config(t["b1"], root, allow_plaintext=False),
-        "curve": {"certificate": str(broker_secret), "authorized_keys": str(authorized)}}).start()
+        "curve": {"certificate": str(broker_secret), "authorized_keys": str(clients), "worker_keys": str(workers)}}).start()
+    # w2 holds a key the broker knows, but as a client's: it may not serve.
     hosts = [
         Daemon(t[name], name, workdir, {**worker_host_config([t["b1"]], root, allow_plaintext=False),
                                         "curve": {"certificate": str(secret), "broker_key": str(broker_public)}}).start()
-        for name, secret in (("w1", w1_secret), ("w2", w2_secret))
+        for name, secret in (("w1", w1_secret), ("w2", client_secret))
     ]
     hosts[0].wait(lambda s: s["brokers"][0]["connected"], 15, "connected")
     hosts[1].wait_ready()
     broker.wait(lambda s: remote_workers(s) == 2, 10, "showing w1's 2 workers")
-    got = t["c"].run([filer_bin(), "get", "--endpoint", t["b1"].endpoint(FRONTEND_PORT), "--certificate",
-                      str(client_secret), "--server-key", str(broker_public), "a.txt"], env=clean_env())
-    assert got.returncode == 0, got.stderr
+    for _ in range(20):
+        got = t["c"].run([filer_bin(), "get", "--endpoint", t["b1"].endpoint(FRONTEND_PORT), "--certificate",
+                          str(client_secret), "--server-key", str(broker_public), "a.txt"], env=clean_env())
+        assert got.returncode == 0, got.stderr
     with Load(t["c"], [t["b1"].endpoint(FRONTEND_PORT)], clients=1, timeout=2) as load:
         time.sleep(0.5)  # a plaintext client: refused, so it gets nothing
     assert load.ok == 0
-    hosts[0].wait(lambda s: s["requestsServed"] >= 1, 5, "counting the request it answered")
+    hosts[0].wait(lambda s: s["requestsServed"] == 20, 5, "counting the 20 requests it answered")
+    time.sleep(1)  # w2's workers would have reported theirs by now
     status = hosts[1].status()
     assert status["requestsServed"] == 0 and status["brokers"][0]["connected"] is False
     assert re.search(rf"Refused a CURVE client from {re.escape(t['w2'].ip)}", broker.log())
