@@ -6,7 +6,8 @@
 # Run as root. Boots systemd in a container (systemd-nspawn, from Debian's
 # systemd-container) over a copy-on-write overlay of the host's own root,
 # installs the package inside it and checks what an operator would do with it:
-# systemctl, journalctl, kill, reload, stop, a broken config, purge. The
+# systemctl, journalctl, kill, reload, stop, a broken config, purge, and the
+# shell completions as bash loads them. The
 # container shares the host's network, so requests go from the host to
 # tcp://127.0.0.1:60401 (python3-zmq as the client).
 #
@@ -306,6 +307,8 @@ trap 'not_ok "interrupted (SIGTERM)"; exit 143' TERM
 for tool in systemd-nspawn nsenter mountpoint timeout "$PYTHON"; do
     command -v "$tool" >/dev/null || bail_out "preflight: $tool is missing (apt-get install systemd-container util-linux python3-zmq)"
 done
+# The completion checks load the package's script as an interactive bash would.
+[ -f /usr/share/bash-completion/bash_completion ] || bail_out "preflight: bash-completion is missing (apt-get install bash-completion)"
 "$PYTHON" -c 'import zmq' 2>/dev/null || bail_out "preflight: python3-zmq is missing (apt-get install python3-zmq)"
 if "$PYTHON" - "$FRONTEND_PORT" <<'EOF'; then :; else bail_out "preflight: TCP port ${FRONTEND_PORT} on 127.0.0.1 is in use on the host; stop whatever listens there"; fi
 import socket, sys
@@ -396,6 +399,39 @@ else
     not_ok "install: /srv/filer/hello.txt exists"
     echo "(no /srv/filer/hello.txt)" >"$T/hello.txt"
 fi
+
+# --- shell completions ---------------------------------------------------------
+
+readonly BASH_COMPLETION=/usr/share/bash-completion/completions/filer
+readonly ZSH_COMPLETION=/usr/share/zsh/vendor-completions/_filer
+readonly FISH_COMPLETION=/usr/share/fish/vendor_completions.d/filer.fish
+
+# completion WORD...: what bash offers for the last WORD of "filer WORD...", one
+# a line, as an interactive shell gets it: bash-completion's loader finds the
+# package's script by the command's name, and the function that script
+# registers is called as bash calls it (command, current word, previous word).
+completion() {
+    in_ct bash -c '
+source /usr/share/bash-completion/bash_completion || exit 1
+_completion_loader filer
+spec=$(complete -p filer)
+[[ "$spec" == *" -F _filer "* ]] || { echo "# bash-completion did not load the package script: $spec" >&2; exit 1; }
+COMP_WORDS=(filer "$@") COMP_CWORD=$# COMP_LINE="filer $*" COMPREPLY=()
+COMP_POINT=${#COMP_LINE}
+_filer filer "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf "%s\n" "${COMPREPLY[@]}"' completion "$@"
+}
+
+check "completions: bash, zsh and fish scripts are installed" \
+    in_ct test -s "$BASH_COMPLETION" -a -s "$ZSH_COMPLETION" -a -s "$FISH_COMPLETION"
+# zsh's compinit autoloads a file from its fpath only if it starts so.
+check "completions: the zsh script starts with #compdef filer" \
+    test "$(in_ct head -n 1 "$ZSH_COMPLETION")" = "#compdef filer"
+offered=$(completion st | tr '\n' ' ')
+check "completions: bash completes 'filer st' to 'status' (offered: ${offered:-nothing})" test "$offered" = "status "
+offered=$(completion get --enc | tr '\n' ' ')
+check "completions: bash completes 'filer get --enc' to '--encoding' (offered: ${offered:-nothing})" \
+    test "$offered" = "--encoding "
 
 security=$(in_ct systemd-analyze security --no-pager filer.service 2>/dev/null |
     sed -n 's/.*Overall exposure level for filer.service: \([0-9.]*\).*/\1/p')
