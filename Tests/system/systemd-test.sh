@@ -6,8 +6,9 @@
 # Run as root. Boots systemd in a container (systemd-nspawn, from Debian's
 # systemd-container) over a copy-on-write overlay of the host's own root,
 # installs the package inside it and checks what an operator would do with it:
-# systemctl, journalctl, kill, reload, stop, a broken config, purge, and the
-# shell completions as bash loads them. The
+# systemctl, journalctl, kill, reload, stop, a broken config, purge, the
+# shell completions as bash loads them, and then the package's autopkgtest
+# (debian/tests/) with Debian's runner. The
 # container shares the host's network, so requests go from the host to
 # tcp://127.0.0.1:60401 (python3-zmq as the client).
 #
@@ -63,9 +64,10 @@ bail_out() {
 
 # --- the container ---------------------------------------------------------
 
-# in_ct CMD...: runs CMD inside the container (all its namespaces), bounded.
+# in_ct CMD...: runs CMD inside the container (all its namespaces), bounded
+# by IN_CT_TIMEOUT seconds (120 unless set).
 in_ct() {
-    timeout 120 nsenter -t "$CT_PID" -a env -i \
+    timeout "${IN_CT_TIMEOUT:-120}" nsenter -t "$CT_PID" -a env -i \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         LANG=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0 DEBIAN_FRONTEND=noninteractive \
         "$@"
@@ -298,6 +300,8 @@ if [ -z "$DEB" ] || [ ! -f "$DEB" ]; then
     exit 64
 fi
 DEB=$(realpath "$DEB")
+# The source tree this script is in: the autopkgtest runner reads its debian/.
+SOURCE_DIR=$(realpath "$(dirname "$0")/../..")
 
 trap teardown EXIT
 trap 'not_ok "interrupted (SIGINT)"; exit 130' INT
@@ -309,6 +313,7 @@ for tool in systemd-nspawn nsenter mountpoint timeout "$PYTHON"; do
 done
 # The completion checks load the package's script as an interactive bash would.
 [ -f /usr/share/bash-completion/bash_completion ] || bail_out "preflight: bash-completion is missing (apt-get install bash-completion)"
+command -v autopkgtest >/dev/null || bail_out "preflight: autopkgtest is missing (apt-get install autopkgtest)"
 "$PYTHON" -c 'import zmq' 2>/dev/null || bail_out "preflight: python3-zmq is missing (apt-get install python3-zmq)"
 if "$PYTHON" - "$FRONTEND_PORT" <<'EOF'; then :; else bail_out "preflight: TCP port ${FRONTEND_PORT} on 127.0.0.1 is in use on the host; stop whatever listens there"; fi
 import socket, sys
@@ -677,5 +682,28 @@ check "purge: the unit is gone (LoadState=$(show LoadState))" \
 check "purge: /srv/filer (the shipped welcome file only) is gone" in_ct test ! -e /srv/filer
 left=$(filer_pids_in_container | tr '\n' ' ')
 check "purge: the running service was stopped, no filer process is left${left:+ (left: $left)}" test -z "$left"
+
+# --- autopkgtest ----------------------------------------------------------------
+
+# Debian's own test of the installed package (debian/tests/), run by Debian's
+# runner inside the booted container with its null virtualisation server: the
+# container is the testbed. It installs the package from the .deb again, now
+# after the purge above, and runs debian/tests/serve-hello as root. The runner
+# needs only the source's debian/ directory (-B: it builds nothing). The
+# summary says PASS, FAIL or SKIP per test; a skip (a Restrictions: the null
+# server cannot meet) fails here, as it would prove nothing.
+mkdir -p "$T/root/var/lib/filer-system-test/source"
+cp -r "$SOURCE_DIR/debian" "$T/root/var/lib/filer-system-test/source/"
+if IN_CT_TIMEOUT=300 in_ct autopkgtest --no-built-binaries \
+    --summary-file /var/lib/filer-system-test/autopkgtest-summary \
+    "$CT_DEB" /var/lib/filer-system-test/source/ -- null >"$T/autopkgtest.log" 2>&1; then
+    ok "autopkgtest: the runner (null server, in the container) exits 0"
+else
+    not_ok "autopkgtest: the runner (null server, in the container) exits 0 (exit $?)"
+    diag <"$T/autopkgtest.log"
+fi
+summary=$(cat "$T/root/var/lib/filer-system-test/autopkgtest-summary" 2>/dev/null | tr -s ' \n' ' ')
+check "autopkgtest: debian/tests/serve-hello passes (summary: ${summary:-none})" \
+    grep -Eq '^serve-hello +PASS' "$T/root/var/lib/filer-system-test/autopkgtest-summary"
 
 exit 0 # the EXIT trap tears down and prints the totals
