@@ -691,11 +691,12 @@ check "purge: the running service was stopped, no filer process is left${left:+ 
 # runner inside the booted container with its null virtualisation server: the
 # container is the testbed. It installs the package from the .deb again, now
 # after the purge above, and runs debian/tests/serve-hello as root. The runner
-# needs only the source's debian/ directory (-B: it builds nothing). The
-# summary says PASS, FAIL or SKIP per test; a skip (a Restrictions: the null
-# server cannot meet) fails here, as it would prove nothing.
-mkdir -p "$T/root/var/lib/filer-system-test/source"
-cp -r "$SOURCE_DIR/debian" "$T/root/var/lib/filer-system-test/source/"
+# reads only the source's debian/control, changelog, source/format and tests/
+# (-B: it builds nothing), so only they are copied, not a build's leftovers.
+# The summary says PASS, FAIL or SKIP per test; a skip (a Restrictions: the
+# null server cannot meet) fails here, as it would prove nothing.
+mkdir -p "$T/root/var/lib/filer-system-test/source/debian"
+cp -r "$SOURCE_DIR"/debian/{control,changelog,source,tests} "$T/root/var/lib/filer-system-test/source/debian/"
 if IN_CT_TIMEOUT=300 in_ct autopkgtest --no-built-binaries \
     --summary-file /var/lib/filer-system-test/autopkgtest-summary \
     "$CT_DEB" /var/lib/filer-system-test/source/ -- null >"$T/autopkgtest.log" 2>&1; then
