@@ -705,7 +705,7 @@ else
     not_ok "autopkgtest: the runner (null server, in the container) exits 0 (exit $?)"
     diag <"$T/autopkgtest.log"
 fi
-summary=$(cat "$T/root/var/lib/filer-system-test/autopkgtest-summary" 2>/dev/null | tr -s ' \n' ' ')
+summary=$(tr -s ' \n' ' ' 2>/dev/null <"$T/root/var/lib/filer-system-test/autopkgtest-summary")
 check "autopkgtest: debian/tests/serve-hello passes (summary: ${summary:-none})" \
     grep -Eq '^serve-hello +PASS' "$T/root/var/lib/filer-system-test/autopkgtest-summary"
 
