@@ -191,6 +191,18 @@ import TestSupport
         #expect(rows.count == ConfigurationSchema.settings.count)
     }
 
+    /// The man page's CONFIGURATION section has an entry for every key, in the schema's
+    /// order, and none for a key that does not exist: a `.TP` paragraph tagged `.B key`.
+    @Test func theManPageListsEveryKey() throws {
+        let page = try readFile(repositoryPath("packaging/filer.8"))
+        let lines = page.split(separator: "\n", omittingEmptySubsequences: false)
+        let start = try #require(lines.firstIndex(of: ".SH CONFIGURATION"), "filer.8 has no CONFIGURATION section")
+        let end = lines[(start + 1)...].firstIndex { $0.hasPrefix(".SH ") } ?? lines.endIndex
+        let listed = (start..<(end - 1)).filter { lines[$0] == ".TP" && lines[$0 + 1].hasPrefix(".B ") }
+            .map { String(lines[$0 + 1].dropFirst(3)) }
+        #expect(listed == ConfigurationSchema.settings.map(\.key))
+    }
+
     @Test func malformedYAMLIsAnError() {
         #expect(failure("workers: [1,")?.problem.contains("YAML") == true)
         #expect(failure("- a list")?.key == nil)

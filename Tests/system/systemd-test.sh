@@ -6,7 +6,9 @@
 # Run as root. Boots systemd in a container (systemd-nspawn, from Debian's
 # systemd-container) over a copy-on-write overlay of the host's own root,
 # installs the package inside it and checks what an operator would do with it:
-# systemctl, journalctl, kill, reload, stop, a broken config, purge. The
+# systemctl, journalctl, kill, reload, stop, a broken config, purge, the
+# shell completions as bash loads them, and then the package's autopkgtest
+# (debian/tests/) with Debian's runner. The
 # container shares the host's network, so requests go from the host to
 # tcp://127.0.0.1:60401 (python3-zmq as the client).
 #
@@ -62,9 +64,10 @@ bail_out() {
 
 # --- the container ---------------------------------------------------------
 
-# in_ct CMD...: runs CMD inside the container (all its namespaces), bounded.
+# in_ct CMD...: runs CMD inside the container (all its namespaces), bounded
+# by IN_CT_TIMEOUT seconds (120 unless set).
 in_ct() {
-    timeout 120 nsenter -t "$CT_PID" -a env -i \
+    timeout "${IN_CT_TIMEOUT:-120}" nsenter -t "$CT_PID" -a env -i \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         LANG=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0 DEBIAN_FRONTEND=noninteractive \
         "$@"
@@ -297,6 +300,8 @@ if [ -z "$DEB" ] || [ ! -f "$DEB" ]; then
     exit 64
 fi
 DEB=$(realpath "$DEB")
+# The source tree this script is in: the autopkgtest runner reads its debian/.
+SOURCE_DIR=$(realpath "$(dirname "$0")/../..")
 
 trap teardown EXIT
 trap 'not_ok "interrupted (SIGINT)"; exit 130' INT
@@ -306,6 +311,9 @@ trap 'not_ok "interrupted (SIGTERM)"; exit 143' TERM
 for tool in systemd-nspawn nsenter mountpoint timeout "$PYTHON"; do
     command -v "$tool" >/dev/null || bail_out "preflight: $tool is missing (apt-get install systemd-container util-linux python3-zmq)"
 done
+# The completion checks load the package's script as an interactive bash would.
+[ -f /usr/share/bash-completion/bash_completion ] || bail_out "preflight: bash-completion is missing (apt-get install bash-completion)"
+command -v autopkgtest >/dev/null || bail_out "preflight: autopkgtest is missing (apt-get install autopkgtest)"
 "$PYTHON" -c 'import zmq' 2>/dev/null || bail_out "preflight: python3-zmq is missing (apt-get install python3-zmq)"
 if "$PYTHON" - "$FRONTEND_PORT" <<'EOF'; then :; else bail_out "preflight: TCP port ${FRONTEND_PORT} on 127.0.0.1 is in use on the host; stop whatever listens there"; fi
 import socket, sys
@@ -396,6 +404,39 @@ else
     not_ok "install: /srv/filer/hello.txt exists"
     echo "(no /srv/filer/hello.txt)" >"$T/hello.txt"
 fi
+
+# --- shell completions ---------------------------------------------------------
+
+readonly BASH_COMPLETION=/usr/share/bash-completion/completions/filer
+readonly ZSH_COMPLETION=/usr/share/zsh/vendor-completions/_filer
+readonly FISH_COMPLETION=/usr/share/fish/vendor_completions.d/filer.fish
+
+# completion WORD...: what bash offers for the last WORD of "filer WORD...", one
+# a line, as an interactive shell gets it: bash-completion's loader finds the
+# package's script by the command's name, and the function that script
+# registers is called as bash calls it (command, current word, previous word).
+completion() {
+    in_ct bash -c '
+source /usr/share/bash-completion/bash_completion || exit 1
+_completion_loader filer
+spec=$(complete -p filer)
+[[ "$spec" == *" -F _filer "* ]] || { echo "# bash-completion did not load the package script: $spec" >&2; exit 1; }
+COMP_WORDS=(filer "$@") COMP_CWORD=$# COMP_LINE="filer $*" COMPREPLY=()
+COMP_POINT=${#COMP_LINE}
+_filer filer "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf "%s\n" "${COMPREPLY[@]}"' completion "$@"
+}
+
+check "completions: bash, zsh and fish scripts are installed" \
+    in_ct test -s "$BASH_COMPLETION" -a -s "$ZSH_COMPLETION" -a -s "$FISH_COMPLETION"
+# zsh's compinit autoloads a file from its fpath only if it starts so.
+check "completions: the zsh script starts with #compdef filer" \
+    test "$(in_ct head -n 1 "$ZSH_COMPLETION")" = "#compdef filer"
+offered=$(completion st | tr '\n' ' ')
+check "completions: bash completes 'filer st' to 'status' (offered: ${offered:-nothing})" test "$offered" = "status "
+offered=$(completion get --enc | tr '\n' ' ')
+check "completions: bash completes 'filer get --enc' to '--encoding' (offered: ${offered:-nothing})" \
+    test "$offered" = "--encoding "
 
 security=$(in_ct systemd-analyze security --no-pager filer.service 2>/dev/null |
     sed -n 's/.*Overall exposure level for filer.service: \([0-9.]*\).*/\1/p')
@@ -555,8 +596,10 @@ else
     not_ok "watchdog: systemd killed and restarted the service (NRestarts $restarts_before -> $(show NRestarts))"
     dump_unit_state
 fi
+# grep reads all of it: with pipefail, a grep -q that stops at the match would
+# fail the check whenever journalctl was still writing (SIGPIPE).
 check "watchdog: the journal shows the watchdog timeout" \
-    eval 'in_ct journalctl -u filer.service --no-pager | grep -q "Watchdog timeout"'
+    eval 'in_ct journalctl -u filer.service --no-pager | grep "Watchdog timeout" >/dev/null'
 check "watchdog: requests succeed again" wait_for 10 request_ok hello.txt "$T/hello.txt"
 in_ct rm -rf /etc/systemd/system/filer.service.d
 in_ct systemctl daemon-reload
@@ -641,5 +684,29 @@ check "purge: the unit is gone (LoadState=$(show LoadState))" \
 check "purge: /srv/filer (the shipped welcome file only) is gone" in_ct test ! -e /srv/filer
 left=$(filer_pids_in_container | tr '\n' ' ')
 check "purge: the running service was stopped, no filer process is left${left:+ (left: $left)}" test -z "$left"
+
+# --- autopkgtest ----------------------------------------------------------------
+
+# Debian's own test of the installed package (debian/tests/), run by Debian's
+# runner inside the booted container with its null virtualisation server: the
+# container is the testbed. It installs the package from the .deb again, now
+# after the purge above, and runs debian/tests/serve-hello as root. The runner
+# reads only the source's debian/control, changelog, source/format and tests/
+# (-B: it builds nothing), so only they are copied, not a build's leftovers.
+# The summary says PASS, FAIL or SKIP per test; a skip (a Restrictions: the
+# null server cannot meet) fails here, as it would prove nothing.
+mkdir -p "$T/root/var/lib/filer-system-test/source/debian"
+cp -r "$SOURCE_DIR"/debian/{control,changelog,source,tests} "$T/root/var/lib/filer-system-test/source/debian/"
+if IN_CT_TIMEOUT=300 in_ct autopkgtest --no-built-binaries \
+    --summary-file /var/lib/filer-system-test/autopkgtest-summary \
+    "$CT_DEB" /var/lib/filer-system-test/source/ -- null >"$T/autopkgtest.log" 2>&1; then
+    ok "autopkgtest: the runner (null server, in the container) exits 0"
+else
+    not_ok "autopkgtest: the runner (null server, in the container) exits 0 (exit $?)"
+    diag <"$T/autopkgtest.log"
+fi
+summary=$(tr -s ' \n' ' ' 2>/dev/null <"$T/root/var/lib/filer-system-test/autopkgtest-summary")
+check "autopkgtest: debian/tests/serve-hello passes (summary: ${summary:-none})" \
+    grep -Eq '^serve-hello +PASS' "$T/root/var/lib/filer-system-test/autopkgtest-summary"
 
 exit 0 # the EXIT trap tears down and prints the totals
