@@ -13,7 +13,8 @@ final class Master {
     /// How requests reach the workers: a broker's proxy, or a worker host's brokers.
     let forwarding: any Forwarding
     private let processes: WorkerProcesses
-    private let control: ControlServer?
+    private var control: ControlServer?
+    private var controlSource: EventLoop.SourceID?
     private let signals: SignalDescriptor
     private let notifier: Notifier
     private let loop = EventLoop()
@@ -48,9 +49,7 @@ final class Master {
     /// Runs until every worker is gone. - Returns: the exit code of `filer serve`.
     func run() -> ExitCode {
         loop.add(.descriptor(signals.descriptor.rawValue)) { [unowned self] in takeSignals() }
-        if let control {
-            loop.add(.socket(control.socket)) { [unowned self] in answerControl(control) }
-        }
+        listen(on: control)
         forwarding.attach(to: loop) { [unowned self] event in post(event) }
         post(.start)
         while exitCode == nil {
@@ -110,7 +109,10 @@ final class Master {
             forwarding.stop()
         case .reconfigureFrontends(let next):
             do {
+                // The new control endpoint first: if it cannot be bound, nothing has changed.
+                let newControl = next.controlEndpoint == control?.endpoint ? nil : try ControlServer(endpoint: next.controlEndpoint)
                 try forwarding.reconfigure(next)
+                if let newControl { listen(on: newControl) }
                 post(.frontendsReconfigured(.success(())))
             } catch {
                 post(.frontendsReconfigured(.failure(ReloadFailure("\(error)"))))
@@ -191,6 +193,13 @@ final class Master {
             // The worker closed it: it is exiting, and SIGCHLD follows.
             loop.remove(source)
         }
+    }
+
+    /// Answers `filer status` on `server` from now on, and no longer on the one before.
+    private func listen(on server: ControlServer?) {
+        if let controlSource { loop.remove(controlSource) }
+        control = server
+        controlSource = server.map { server in loop.add(.socket(server.socket)) { [unowned self] in answerControl(server) } }
     }
 
     private func answerControl(_ control: ControlServer) {

@@ -30,21 +30,25 @@ extension WorkerPool {
         case .failure(let failure):
             failReload(failure.description, &actions)
         case .success(var next):
+            // What the workers, here and on worker hosts, are connected to changes only on
+            // restart: the broker cannot move worker hosts, and libzmq 4.3.4's zmq_unbind
+            // closes the connections an endpoint accepted, with the requests queued on them.
             if next.backend != configuration.backend {
                 actions.append(.log(.warning, "The backend endpoint changes only on restart; keeping the running one", worker: nil))
                 next.backend = configuration.backend
+            }
+            if next.role != configuration.role || next.brokers != configuration.brokers {
+                actions.append(.log(.warning, "role and brokers change only on restart; keeping the running ones", worker: nil))
+                next.role = configuration.role
+                next.brokers = configuration.brokers
             }
             if next.curve.certificate != configuration.curve.certificate {
                 actions.append(.log(.warning, "curve.certificate changes only on restart; keeping the running keypair", worker: nil))
                 next.curve.certificate = configuration.curve.certificate
             }
-            if next.control != configuration.control {
-                actions.append(.log(.warning, "The control endpoint changes only on restart; keeping the running one", worker: nil))
-                next.control = configuration.control
-            }
             reload = Reload(previous: configuration, previousSlots: slots, frontendsApplied: false)
             if next.frontends != configuration.frontends || next.limits != configuration.limits
-                || next.connections != configuration.connections
+                || next.connections != configuration.connections || next.control != configuration.control
             {
                 frontendsPending = next
             } else {

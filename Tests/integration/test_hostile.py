@@ -429,9 +429,16 @@ def test_5b_a_reply_over_max_reply_size_is_efbig_before_it_is_built(daemons):
     workers = d.online_pids()
     idle = {pid: rss_kib(pid) for pid in [d.pid, *workers]}
     replies: list = [None] * 6
+    checked: list = [None] * 6
 
     def ask(i):
         replies[i] = request(d.endpoint, b'{"path":"ctrl60.txt"}', timeout=20)
+        # Checked as it comes: its timestamp must be close to when it arrived, not to
+        # when the last of the six did (a debug build takes seconds to scan 60 MiB).
+        try:
+            checked[i] = check_error(replies[i][0], "EFBIG") if replies[i] and len(replies[i]) == 1 else None
+        except AssertionError as e:
+            checked[i] = e
 
     with RssSampler(lambda: [d.pid, *d.live_workers()], 0.05) as rss:
         threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
@@ -451,8 +458,9 @@ def test_5b_a_reply_over_max_reply_size_is_efbig_before_it_is_built(daemons):
         elif len(frames) != 1 or len(frames[0]) >= 4 * KiB:
             problems.append(f"reply {i}: {sum(map(len, frames))} bytes, want a short EFBIG")
     assert not problems, "; ".join(problems)
-    for frames in replies:
-        reply = check_error(frames[0], "EFBIG")
+    for reply in checked:
+        if isinstance(reply, AssertionError):
+            raise reply
         message = reply["error"]["message"]
         assert mentions_size(message, 6 * size), f"the message does not state the reply's size (~{6 * size} B): {message!r}"
         assert mentions_size(message, limit), f"the message does not state the limit ({limit:.0f} B): {message!r}"
@@ -550,11 +558,12 @@ def test_6_no_reply_is_dropped_under_a_flood(daemons):
 
 
 def test_7_reload_with_large_replies_loses_no_request(daemons):
-    """100 REQ clients ask for a file of 0x01 bytes (six times its size as JSON), 120 requests in all,
+    """50 REQ clients ask for a file of 0x01 bytes (six times its size as JSON), 60 requests in all,
     no retries, one SIGHUP after the 5th reply: every request gets its reply within 60 s.
     The issue used an 8 MiB file; 1 MiB here, because a debug build escapes control characters at
     about 3 MB/s (8 MiB: 2.5 s a request), and what matters is that each retiring worker has far
-    more than 5 s of work queued (50 requests, about 17 s here).
+    more than 5 s of work queued (about 25 requests, 8 s or more here; 100 clients took 46 s of
+    the 60 on a quiet machine, too close under load).
     baseline: exit 78 at start (limits.max_reply_size is an unknown key); with it left out, 77 of 120
     requests were lost: the retiring workers exit after 5 s of draining, whatever is still queued."""
     size = 1 * MiB
@@ -566,11 +575,11 @@ def test_7_reload_with_large_replies_loses_no_request(daemons):
     ctx = zmq.Context()
     poller = zmq.Poller()
     socks = []
-    total, sent, received, bad = 120, 0, 0, []
+    total, sent, received, bad = 60, 0, 0, []
     asked_at: dict = {}
     reloaded_at = None
     try:
-        for _ in range(100):
+        for _ in range(50):
             s = ctx.socket(zmq.REQ)
             s.setsockopt(zmq.LINGER, 0)
             s.connect(d.endpoint)

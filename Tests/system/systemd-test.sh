@@ -405,6 +405,18 @@ else
     echo "(no /srv/filer/hello.txt)" >"$T/hello.txt"
 fi
 
+# --- the keypair the package made ---------------------------------------------
+
+# stat_of PATH: "owner:group mode" of PATH in the container.
+stat_of() { in_ct stat -c '%U:%G %a' "$1" 2>/dev/null; }
+check "keys: /etc/filer/keys is filer:filer 700 ($(stat_of /etc/filer/keys))" test "$(stat_of /etc/filer/keys)" = "filer:filer 700"
+check "keys: filer.key_secret is filer:filer 600 ($(stat_of /etc/filer/keys/filer.key_secret))" \
+    test "$(stat_of /etc/filer/keys/filer.key_secret)" = "filer:filer 600"
+check "keys: filer.key is a public certificate" eval 'in_ct grep -q "^ *public-key = " /etc/filer/keys/filer.key && ! in_ct grep -q secret-key /etc/filer/keys/filer.key'
+key_before=$(in_ct sha256sum /etc/filer/keys/filer.key_secret)
+in_ct dpkg-reconfigure filer >/dev/null 2>&1 || true
+check "keys: a second configure leaves the keypair as it was" test "$(in_ct sha256sum /etc/filer/keys/filer.key_secret)" = "$key_before"
+
 # --- shell completions ---------------------------------------------------------
 
 readonly BASH_COMPLETION=/usr/share/bash-completion/completions/filer
@@ -667,6 +679,30 @@ check "broken config: no restart loop (NRestarts $restarts_before -> $restarts_f
 in_ct mv /etc/filer/filer.yaml.good /etc/filer/filer.yaml
 check "broken config: once fixed, systemctl start filer brings it back" \
     eval 'in_ct systemctl start filer.service && is_active active && request_ok hello.txt "$T/hello.txt"'
+
+# --- CURVE under systemd ------------------------------------------------------
+
+# The package's keypair switched on, one client let in: it is served, a stranger
+# is refused and the journal says so; then the plain configuration comes back.
+in_ct cp /etc/filer/filer.yaml /etc/filer/filer.yaml.plain
+in_ct filer keygen client --directory /root/curve >/dev/null
+in_ct filer keygen stranger --directory /root/curve >/dev/null
+in_ct mkdir -p /etc/filer/authorized_keys.d
+in_ct cp /root/curve/client.key /etc/filer/authorized_keys.d/
+in_ct sh -c 'printf "curve:\n  certificate: /etc/filer/keys/filer.key_secret\n  authorized_keys: /etc/filer/authorized_keys.d\n" >> /etc/filer/filer.yaml'
+check "curve: filer restarts with the package's keypair" eval 'in_ct systemctl restart filer.service && wait_for 10 is_active active'
+curve_get() {
+    in_ct filer get hello.txt --timeout 2 --retries 0 --certificate "/root/curve/$1.key_secret" --server-key /etc/filer/keys/filer.key
+}
+served=$(curve_get client 2>&1)
+check "curve: an authorized CURVE client is served" test "$served" = "$(cat "$T/hello.txt")"
+check "curve: a stranger's key gets no reply" eval '! curve_get stranger >/dev/null 2>&1'
+check "curve: a plaintext client gets no reply" eval '! request hello.txt >/dev/null 2>&1'
+check "curve: journalctl -u filer shows the refusal" wait_for 5 journal_mentions "Refused a CURVE client from 127.0.0.1"
+in_ct mv /etc/filer/filer.yaml.plain /etc/filer/filer.yaml
+in_ct rm -rf /etc/filer/authorized_keys.d /root/curve
+check "curve: back to plain, filer serves the seed's clients again" \
+    eval 'in_ct systemctl restart filer.service && wait_for 10 is_active active && request_ok hello.txt "$T/hello.txt"'
 
 # --- purge -------------------------------------------------------------------
 
