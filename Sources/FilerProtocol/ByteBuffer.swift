@@ -36,6 +36,16 @@ public final class ByteBuffer {
         self.capacity = max(capacity, 1)
     }
 
+    /// Hands over the storage, with its `count` bytes, to be freed with `free` by the
+    /// taker (a zero-copy send); the buffer starts again, empty, with `capacity`.
+    public func detach(keeping capacity: Int) -> (data: UnsafeMutableRawPointer, count: Int) {
+        let taken = (storage, count)
+        self.capacity = max(capacity, 1)
+        storage = malloc(self.capacity)!
+        count = 0
+        return taken
+    }
+
     /// The bytes from `count` to the end of the capacity, to be filled.
     public var spare: UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(start: storage + count, count: capacity - count)

@@ -48,6 +48,12 @@ public struct ReplyWriter {
         throw FileError(.tooBig, "the reply would be \(size) bytes, over the limit of \(maximumSize)\(hint)")
     }
 
+    /// Hands over the last reply's memory (see `ByteBuffer.detach`): the next reply is
+    /// written into a fresh buffer of `capacity`.
+    public func detach(keeping capacity: Int) -> (data: UnsafeMutableRawPointer, count: Int) {
+        buffer.detach(keeping: capacity)
+    }
+
     /// Frees the memory a large reply left behind (see `ByteBuffer.shrink`).
     public func shrink(to capacity: Int) {
         buffer.shrink(to: capacity)

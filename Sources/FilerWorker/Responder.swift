@@ -4,6 +4,7 @@ import Posix
 import FilerCore
 import FilerProtocol
 import CFilerLinux
+import ZeroMQ
 
 /// Turns one request frame into one reply: decode, read beneath the root, write the
 /// JSON. Never fails: every problem is an error reply.
@@ -53,6 +54,19 @@ public final class Responder {
         reply.writeError(error, timestamp: epochMilliseconds(), pid: pid)
         logger.debug("Refused", metadata: ["code": "\(error.code.rawValue)", "reason": "\(error.message)"])
         return reply.bytes
+    }
+
+    /// Replies this large are handed to libzmq as they are, not copied: a copy of a
+    /// 64 MiB reply costs 64 MiB more at the peak and a pass over it. Smaller ones are
+    /// copied, keeping the buffer for the next: a malloc per reply would cost more.
+    static let handedOverSize = 256 << 10
+
+    /// The last reply as a message for `zmq_send`, if it is large enough to hand over
+    /// rather than copy.
+    func takeLargeReply() -> Message? {
+        guard reply.bytes.count >= Self.handedOverSize else { return nil }
+        let (data, count) = reply.detach(keeping: 64 << 10)
+        return Message(takingMallocated: data, count: count)
     }
 
     /// Gives back what a large file made the buffers grow to.

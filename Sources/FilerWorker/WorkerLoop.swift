@@ -173,7 +173,7 @@ struct WorkerLoop: ~Copyable {
             return
         }
         served += 1
-        if try !send(reply, for: request) {
+        if try !send(reply, for: request, fromResponder: true) {
             // The way back is full: keep the reply (and the frames that route it) until there is room.
             let owner = request === current ? detachCurrent() : request
             waiting = (owner, Array(reply))
@@ -193,15 +193,18 @@ struct WorkerLoop: ~Copyable {
         var sent = false
         var failure: ZeroMQError?
         reply.withUnsafeBytes { bytes in
-            do throws(ZeroMQError) { sent = try send(bytes, for: request) } catch { failure = error }
+            do throws(ZeroMQError) { sent = try send(bytes, for: request, fromResponder: false) } catch { failure = error }
         }
         if let failure { throw failure }
         return sent
     }
 
-    /// Sends `[broker, client, "", reply]` (no delimiter if the request had none).
+    /// Sends `[broker, client, "", reply]` (no delimiter if the request had none). A
+    /// large reply still in the responder's buffer is handed to libzmq, not copied.
     /// - Returns: false when the broker's queue is full and nothing was sent.
-    private func send(_ reply: UnsafeRawBufferPointer, for request: PendingRequest) throws(ZeroMQError) -> Bool {
+    private func send(
+        _ reply: UnsafeRawBufferPointer, for request: PendingRequest, fromResponder: Bool
+    ) throws(ZeroMQError) -> Bool {
         do {
             // With ROUTER_MANDATORY only the first frame can fail, and then nothing went.
             guard try socket.trySend(request.frames[0], more: true) else { return false }
@@ -211,7 +214,11 @@ struct WorkerLoop: ~Copyable {
         }
         try socket.send(request.frames[1], more: true)
         if request.shape.isDelimited { try socket.send(Message(), more: true) }
-        try socket.send(reply)
+        if fromResponder, let large = responder.takeLargeReply() {
+            try socket.send(large)
+        } else {
+            try socket.send(reply)
+        }
         return true
     }
 

@@ -255,6 +255,18 @@ public final class Message {
 
     public init() { zmq_msg_init(&raw) }
 
+    /// A message that owns `data` (from `malloc`) without copying it: libzmq frees it,
+    /// from whichever thread sends it last, once it is on the wire.
+    public init(takingMallocated data: UnsafeMutableRawPointer, count: Int) {
+        let rc = zmq_msg_init_data(&raw, data, count, { data, _ in free(data) }, nil)
+        // Fails only on ENOMEM for the message's own bookkeeping: libzmq did not take the data.
+        if rc != 0 {
+            zmq_msg_init_size(&raw, count)
+            zmq_msg_data(&raw).copyMemory(from: data, byteCount: count)
+            free(data)
+        }
+    }
+
     deinit { zmq_msg_close(&raw) }
 
     public var count: Int { zmq_msg_size(&raw) }
