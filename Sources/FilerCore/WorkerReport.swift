@@ -8,6 +8,9 @@ public enum WorkerReport: Equatable, Sendable {
     case fatal(String)
     /// Told to stop at once, the worker left this many queued requests unanswered.
     case abandoned(UInt64)
+    /// Of those served since the worker started, the ones answered with an error, by
+    /// code (`ENOENT`, `EBUSY`, ...).
+    case refused([String: UInt64])
 
     /// The descriptor number the worker finds its status pipe on.
     public static let descriptor: Int32 = 3
@@ -18,6 +21,7 @@ public enum WorkerReport: Equatable, Sendable {
         case .served(let count): "served \(count)\n"
         case .fatal(let reason): "fatal \(reason.replacing("\n", with: " "))\n"
         case .abandoned(let count): "abandoned \(count)\n"
+        case .refused(let counts): "refused" + counts.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined() + "\n"
         }
     }
 
@@ -28,6 +32,14 @@ public enum WorkerReport: Equatable, Sendable {
             self = .served(count)
         } else if line.hasPrefix("abandoned "), let count = UInt64(line.dropFirst(10)) {
             self = .abandoned(count)
+        } else if line == "refused" || line.hasPrefix("refused ") {
+            var counts: [String: UInt64] = [:]
+            for pair in line.dropFirst(7).split(separator: " ") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, let count = UInt64(parts[1]) else { return nil }
+                counts[String(parts[0])] = count
+            }
+            self = .refused(counts)
         } else if line.hasPrefix("fatal ") {
             self = .fatal(String(line.dropFirst(6)))
         } else {

@@ -45,6 +45,8 @@ extension WorkerPool {
             worker.served = count
         case .fatal(let reason):
             worker.fatalReason = reason
+        case .refused(let counts):
+            worker.refused = counts
         case .abandoned(let count):
             actions.append(.log(.warning, "Worker \(pid) stopped with \(count) queued requests unanswered", worker: pid))
         }
@@ -87,6 +89,7 @@ extension WorkerPool {
     ) {
         guard let worker = workers.removeValue(forKey: pid) else { return }
         servedByWorkersGone += worker.served
+        refusedByWorkersGone.merge(worker.refused, uniquingKeysWith: +)
         let expected: Bool
         switch worker.state {
         case .draining, .abandoning, .stopping: expected = true

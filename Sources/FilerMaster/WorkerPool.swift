@@ -23,6 +23,8 @@ public struct WorkerPool {
         public let startedAt: MonotonicInstant
         public var lastHeard: MonotonicInstant
         public var served: UInt64 = 0
+        /// Of those, the error replies by code.
+        public var refused: [String: UInt64] = [:]
         /// Recycle after this many requests (nil: never).
         public let requestLimit: UInt64?
         public var fatalReason: String?
@@ -55,6 +57,12 @@ public struct WorkerPool {
     public internal(set) var totals = Proxy.Statistics()
     /// Requests answered by workers that have exited since the daemon started.
     var servedByWorkersGone: UInt64 = 0
+    var refusedByWorkersGone: [String: UInt64] = [:]
+
+    /// Error replies by code since the daemon started, as the workers count them.
+    public var refusedByCode: [String: UInt64] {
+        workers.values.reduce(refusedByWorkersGone) { $0.merging($1.refused, uniquingKeysWith: +) }
+    }
     public internal(set) var recentExits: [StatusReport.Exit] = []
     /// The last reload's result, for STATUS= and `filer status`.
     public internal(set) var lastReloadFailure: String?

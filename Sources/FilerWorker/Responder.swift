@@ -15,6 +15,8 @@ public final class Responder {
     private let file = ByteBuffer()
     private let reply = ReplyWriter()
     private let pid = getpid()
+    /// Error replies since the worker started, by code.
+    private(set) var refusals: [String: UInt64] = [:]
 
     /// Buffers larger than this are given back when the worker is idle.
     static let keptCapacity = 1 << 20
@@ -51,6 +53,7 @@ public final class Responder {
 
     /// An error reply that is not about a file (the request's shape, say).
     func refuse(_ error: FileError) -> UnsafeRawBufferPointer {
+        refusals[error.code.rawValue, default: 0] += 1
         reply.writeError(error, timestamp: epochMilliseconds(), pid: pid)
         logger.debug("Refused", metadata: ["code": "\(error.code.rawValue)", "reason": "\(error.message)"])
         return reply.bytes

@@ -33,6 +33,7 @@ struct WorkerLoop: ~Copyable {
 
     private var served: UInt64 = 0
     private var reported: UInt64 = 0
+    private var refusalsReported: [String: UInt64] = [:]
     private var draining = false
     private var lastActivity = MonotonicInstant.now()
     private var nextTick = MonotonicInstant.now()
@@ -68,13 +69,14 @@ struct WorkerLoop: ~Copyable {
             if draining && waiting == nil && queue.isEmpty
                 && now.milliseconds(since: lastActivity) >= Self.quietMilliseconds && !socket.canReceive
             {
-                if served != reported { report(.served(served)) }
+                reportCounts()
                 return .success
             }
             if now >= nextTick {
                 // Every second, changed or not: the report is also the heartbeat.
                 report(.served(served))
                 reported = served
+                reportRefusals()
                 nextTick = now.adding(milliseconds: Self.tickMilliseconds)
                 if idleSinceTick { responder.releaseMemory() }
                 idleSinceTick = true
@@ -238,6 +240,18 @@ struct WorkerLoop: ~Copyable {
         return nil
     }
 
+    /// The counts not reported yet, before the worker exits.
+    private mutating func reportCounts() {
+        if served != reported { report(.served(served)) }
+        reportRefusals()
+    }
+
+    private mutating func reportRefusals() {
+        guard responder.refusals != refusalsReported else { return }
+        refusalsReported = responder.refusals
+        report(.refused(refusalsReported))
+    }
+
     /// SIGUSR1: stop now. Reads and counts what is queued, without answering it.
     private mutating func abandon() throws(ZeroMQError) -> ExitCode {
         var abandoned = UInt64(queue.count) + (waiting == nil ? 0 : 1)
@@ -246,7 +260,7 @@ struct WorkerLoop: ~Copyable {
         while try poller.wait(timeoutMilliseconds: Self.quietMilliseconds) {
             while try take(into: current) { abandoned += 1 }
         }
-        report(.served(served))
+        reportCounts()
         report(.abandoned(abandoned))
         return .success
     }

@@ -109,7 +109,9 @@ import Testing
         driver.send(.report(pid: 101, .served(7)))
         #expect(driver.pool.requestsServed == 7, "a worker host counts what its workers answered")
         driver.send(.report(pid: 101, .served(9)))
+        driver.send(.report(pid: 101, .refused(["ENOENT": 2])))
         driver.exit(101)
         #expect(driver.pool.requestsServed == 9, "and keeps the count of those gone")
+        #expect(driver.pool.refusedByCode == ["ENOENT": 2])
     }
 }

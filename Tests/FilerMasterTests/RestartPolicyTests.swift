@@ -64,15 +64,15 @@ import Testing
 @Suite struct WorkerReportTests {
     @Test func roundTripsThroughThePipeFormat() {
         var parser = WorkerReportParser()
-        let reports: [WorkerReport] = [.online, .served(12), .fatal("cannot open: x\ny")]
+        let reports: [WorkerReport] = [.online, .served(12), .fatal("cannot open: x\ny"), .refused(["ENOENT": 3, "EBUSY": 1]), .refused([:])]
         let bytes = Array(reports.map(\.line).joined().utf8)
         var parsed = parser.feed(Array(bytes[..<5]))
         parsed += parser.feed(Array(bytes[5...]))
-        #expect(parsed == [.online, .served(12), .fatal("cannot open: x y")])
+        #expect(parsed == [.online, .served(12), .fatal("cannot open: x y"), .refused(["ENOENT": 3, "EBUSY": 1]), .refused([:])])
     }
 
     @Test func ignoresGarbage() {
         var parser = WorkerReportParser()
-        #expect(parser.feed(Array("served x\nhello\n".utf8)).isEmpty)
+        #expect(parser.feed(Array("served x\nhello\nrefused ENOENT\nrefused E=x\n".utf8)).isEmpty)
     }
 }
