@@ -685,6 +685,7 @@ check "broken config: once fixed, systemctl start filer brings it back" \
 # The package's keypair switched on, one client let in: it is served, a stranger
 # is refused and the journal says so; then the plain configuration comes back.
 in_ct cp /etc/filer/filer.yaml /etc/filer/filer.yaml.plain
+in_ct mkdir -p -m 0700 /root/curve
 in_ct filer keygen client --directory /root/curve >/dev/null
 in_ct filer keygen stranger --directory /root/curve >/dev/null
 in_ct mkdir -p /etc/filer/authorized_keys.d
@@ -695,7 +696,13 @@ curve_get() {
     in_ct filer get hello.txt --timeout 2 --retries 0 --certificate "/root/curve/$1.key_secret" --server-key /etc/filer/keys/filer.key
 }
 served=$(curve_get client 2>&1)
-check "curve: an authorized CURVE client is served" test "$served" = "$(cat "$T/hello.txt")"
+if [ "$served" = "$(cat "$T/hello.txt")" ]; then
+    ok "curve: an authorized CURVE client is served"
+else
+    not_ok "curve: an authorized CURVE client is served"
+    echo "filer get said: $served" | diag
+    in_ct journalctl -u filer.service -n 20 --no-pager | diag
+fi
 check "curve: a stranger's key gets no reply" eval '! curve_get stranger >/dev/null 2>&1'
 check "curve: a plaintext client gets no reply" eval '! request hello.txt >/dev/null 2>&1'
 check "curve: journalctl -u filer shows the refusal" wait_for 5 journal_mentions "Refused a CURVE client from 127.0.0.1"
