@@ -9,10 +9,20 @@ final class ControlServer {
     private let context: Context
     private(set) var socket: Socket
 
+    /// The socket file it made, to remove when it goes (libzmq 4.3.4 leaves it).
+    private var socketFile: SocketIdentity?
+
     init(endpoint: String) throws(ZeroMQError) {
         self.endpoint = endpoint
         context = try Context()
         socket = try Self.bind(endpoint, context: context)
+        socketFile = Files.socketIdentity(ofIPCEndpoint: endpoint)
+    }
+
+    /// A reload moved the endpoint, or the daemon ends: the file goes too, unless
+    /// another process has bound that path since.
+    deinit {
+        if let socketFile { Files.removeSocketFile(ofIPCEndpoint: endpoint, ifStill: socketFile) }
     }
 
     private static func bind(_ endpoint: String, context: Context) throws(ZeroMQError) -> Socket {
@@ -37,6 +47,7 @@ final class ControlServer {
                 try socket.send(answer(command))
             } catch {
                 socket = try Self.bind(endpoint, context: context)
+                socketFile = Files.socketIdentity(ofIPCEndpoint: endpoint)
                 throw error
             }
         }

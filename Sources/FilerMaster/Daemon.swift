@@ -67,7 +67,8 @@ public enum Daemon {
         } catch {
             logger.warning("No control endpoint, so no `filer status`: \(error)")
         }
-        let bound = ipcEndpoints.compactMap { endpoint in
+        // The control socket's file is its server's to remove (a reload may move it).
+        let bound = ipcEndpoints.filter { $0 != configuration.controlEndpoint }.compactMap { endpoint in
             Files.socketIdentity(ofIPCEndpoint: endpoint).map { (endpoint, $0) }
         }
         let notifier = Notifier()
@@ -80,7 +81,7 @@ public enum Daemon {
             "Master \(getpid()) serving \(configuration.root) \(serving) with \(pool.slots.count) workers",
             metadata: ["backend": "\(forwarding.backendDescription)", "open_files": "\(openFiles)", "curve": "\(curve != nil)"])
         let master = Master(
-            pool: pool, forwarding: forwarding, control: controlServer, signals: signals, notifier: notifier,
+            pool: pool, forwarding: forwarding, control: controlServer.take(), signals: signals, notifier: notifier,
             configFile: configFile, readConfiguration: reloadConfiguration, faults: faults, logger: logger)
         let code = master.run()
         for (endpoint, identity) in bound {

@@ -9,6 +9,7 @@ scenario in the Swift unit tests (Tests/FilerMasterTests).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -346,6 +347,28 @@ def test_sighup_applies_the_new_configuration(daemons):
     for _ in range(6):
         raw, _ = request_json(d.endpoint, {"path": "over-limit.txt"})
         filerproc.check_error(raw, "EFBIG", worker_pids=new)
+
+
+def test_sighup_moves_the_control_endpoint_and_keeps_the_backend(daemons):
+    d = daemons.start(workers=2)
+    first = f"ipc://{d.tmp}/run/control.ipc"
+    moved = f"ipc://{d.tmp}/control-moved.ipc"
+    assert filerproc.run_cli(["status", "--control", first, "--json"]).returncode == 0
+    mark = len(d.log())
+    d.write_config({"control": moved, "backend": f"ipc://{d.tmp}/other-backend.ipc"})
+    start = len(d.notify.snapshot())
+    d.send_signal(signal.SIGHUP)
+    wait_reload(d, start)
+    log = d.log()[mark:].decode(errors="replace")
+    assert "The backend endpoint changes only on restart" in log, log
+    status = filerproc.run_cli(["status", "--control", moved, "--json"])
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["backend"] == d.backend, "the backend stays until a restart"
+    gone = filerproc.run_cli(["status", "--control", first, "--timeout", "0.5"])
+    assert gone.returncode != 0, "the old control endpoint still answers"
+    assert not os.path.exists(first[len("ipc://"):]), "the old control socket file is left behind"
+    raw, _ = request_json(d.endpoint, {"path": "hello.txt"})
+    check_content(raw, HELLO)
 
 
 def test_sighup_with_a_bad_file_keeps_the_old_configuration(daemons):
