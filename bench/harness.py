@@ -148,6 +148,7 @@ class Server:
     """
 
     live = []
+    filer_overrides = {}  # bench/run --filer-set: configuration for every filer
 
     def __init__(self, kind, workers, tmp, filer_bin, logdir, max_file_size=MAX_FILE_SIZE, filer_config=None):
         self.kind, self.workers, self.tmp = kind, workers, tmp
@@ -161,7 +162,7 @@ class Server:
             d = filerproc.Daemon(dtmp, Path(self.root), workers=workers, wrapper=PDEATHSIG, binary=filer_bin)
             config = {"limits": {"max_file_size": size_text(max_file_size)}, "log_level": "info",
                       "stop_timeout": "10s"}
-            for k, v in (filer_config or {}).items():
+            for k, v in [*Server.filer_overrides.items(), *(filer_config or {}).items()]:
                 config[k] = {**config[k], **v} if isinstance(v, dict) and isinstance(config.get(k), dict) else v
             d.write_config(config)
             self.port, self.endpoint = d.port, d.endpoint
