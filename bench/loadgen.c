@@ -2,7 +2,7 @@
  * loadgen: closed-loop load generator for filer-style ZeroMQ REQ/REP servers.
  *
  *   loadgen -e tcp://127.0.0.1:60401 -c 32 -d 3 [-w 0.5] [-r '{"path":"f_64k.txt"}']
- *           [-t THREADS] [-T TIMEOUT_MS] [-m MIN_REPLY_BYTES]
+ *           [-t THREADS] [-T TIMEOUT_MS] [-m MIN_REPLY_BYTES] [-n REQUESTS] [-C]
  *
  * C clients (REQ sockets, each with one request in flight) are spread over T
  * threads (default: 1 for C <= 4, else 2); each thread drives its sockets with
@@ -11,6 +11,12 @@
  * seconds and stops by itself.  A reply is an error when it does not start
  * with {"content" (or is shorter than -m bytes); a request with no reply after
  * -T ms is a timeout (the socket is closed and replaced, Lazy-Pirate style).
+ *
+ * -n N: send N requests in all (counting the warm-up), then stop; -d is then
+ * only the longest the run may take, and req/s is over the time it took.
+ * -C (churn): every request on a new connection, as `filer get` in a shell
+ * loop does: zmq_socket, zmq_connect, send, receive, zmq_close (linger 0).
+ * Its latency includes the connection and the ZMTP handshake.
  *
  * Output: one JSON line on stdout, one human line on stderr.
  * Only loopback endpoints (tcp://127.0.0.1, tcp://localhost, tcp://[::1],
@@ -36,6 +42,9 @@ static double duration = 3.0;
 static double warmup = 0.5;
 static int timeout_ms = 5000;
 static size_t min_reply = 0;
+static long long limit = 0;  /* -n: stop after this many requests in all (0: run for -d seconds) */
+static long long issued;     /* requests sent so far, for -n */
+static int churn = 0;        /* -C: a new connection for every request */
 static void *ctx;
 
 static uint64_t now_ns(void)
@@ -48,7 +57,7 @@ static uint64_t now_ns(void)
 typedef struct {
     uint32_t *lat; /* microseconds, one per completed request in the window */
     size_t n, cap;
-    uint64_t errors, timeouts, bytes, send_fail;
+    uint64_t errors, timeouts, bytes, send_fail, connections;
     char first_error[200];
 } result_t;
 
@@ -57,6 +66,7 @@ typedef struct {
     int nsock;
     uint64_t t_measure; /* start of the measured window */
     uint64_t t_end;     /* end of the run */
+    uint64_t last_done; /* the last reply counted */
     result_t r;
 } worker_t;
 
@@ -83,44 +93,65 @@ static void *new_sock(void)
     return s;
 }
 
+/* -n: whether one more request may be sent (the total is shared by all threads) */
+static int may_send(void)
+{
+    return !limit || __atomic_fetch_add(&issued, 1, __ATOMIC_RELAXED) < limit;
+}
+
 static void *run(void *arg)
 {
     worker_t *w = arg;
     int n = w->nsock;
     void **socks = calloc(n, sizeof *socks);
     uint64_t *sent_at = calloc(n, sizeof *sent_at);
+    char *busy = calloc(n, 1);            /* a request is in flight on this socket */
+    int *which = calloc(n, sizeof *which); /* poll item -> socket */
     zmq_pollitem_t *items = calloc(n, sizeof *items);
     size_t reqlen = strlen(request);
+    int active = 0;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
 
+    /* Sends on socket i, connecting a new socket first when there is none (churn). */
+#define SEND(i) do { \
+        sent_at[i] = now_ns(); \
+        if (!socks[i]) { socks[i] = new_sock(); w->r.connections++; } \
+        if (zmq_send(socks[i], request, reqlen, 0) < 0) w->r.send_fail++; \
+    } while (0)
+
     for (int i = 0; i < n; i++) {
-        socks[i] = new_sock();
-        sent_at[i] = now_ns();
-        if (zmq_send(socks[i], request, reqlen, 0) < 0) w->r.send_fail++;
+        if (!churn) { socks[i] = new_sock(); w->r.connections++; }
+        if (may_send()) { SEND(i); busy[i] = 1; active++; }
     }
     for (;;) {
         uint64_t t = now_ns();
-        if (t >= w->t_end) break;
+        if (t >= w->t_end || active == 0) break;
+        int m = 0;
         for (int i = 0; i < n; i++) {
-            items[i].socket = socks[i];
-            items[i].fd = 0;
-            items[i].events = ZMQ_POLLIN;
-            items[i].revents = 0;
+            if (!busy[i]) continue;
+            items[m].socket = socks[i];
+            items[m].fd = 0;
+            items[m].events = ZMQ_POLLIN;
+            items[m].revents = 0;
+            which[m++] = i;
         }
         long wait_ms = (long)((w->t_end - t) / 1000000) + 1;
         if (wait_ms > 100) wait_ms = 100;
-        int rc = zmq_poll(items, n, wait_ms);
+        int rc = zmq_poll(items, m, wait_ms);
         if (rc < 0) {
             if (errno == EINTR) continue;
             fprintf(stderr, "zmq_poll: %s\n", zmq_strerror(errno));
             break;
         }
         t = now_ns();
-        for (int i = 0; i < n; i++) {
-            if (items[i].revents & ZMQ_POLLIN) {
+        for (int k = 0; k < m; k++) {
+            int i = which[k];
+            int replied = 0;
+            if (items[k].revents & ZMQ_POLLIN) {
                 int len = zmq_msg_recv(&msg, socks[i], ZMQ_DONTWAIT);
                 if (len < 0) continue;
+                replied = 1;
                 int more = zmq_msg_more(&msg);
                 while (more) { /* multipart reply: not the protocol, count the error */
                     zmq_msg_t part; zmq_msg_init(&part);
@@ -135,10 +166,10 @@ static void *run(void *arg)
                     size_t sz = zmq_msg_size(&msg);
                     if (len < 0 || sz < 10 || memcmp(d, "{\"content\"", 10) != 0 || sz < min_reply) {
                         if (!w->r.errors) {
-                            size_t k = sz < sizeof w->r.first_error - 1 ? sz : sizeof w->r.first_error - 1;
-                            memcpy(w->r.first_error, d, k);
-                            w->r.first_error[k] = 0;
-                            for (size_t j = 0; j < k; j++)
+                            size_t k2 = sz < sizeof w->r.first_error - 1 ? sz : sizeof w->r.first_error - 1;
+                            memcpy(w->r.first_error, d, k2);
+                            w->r.first_error[k2] = 0;
+                            for (size_t j = 0; j < k2; j++)
                                 if ((unsigned char)w->r.first_error[j] < 0x20 || w->r.first_error[j] == '"' || w->r.first_error[j] == '\\')
                                     w->r.first_error[j] = '?';
                         }
@@ -148,22 +179,31 @@ static void *run(void *arg)
                         push_lat(&w->r, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
                         w->r.bytes += sz;
                     }
+                    if (done > w->last_done) w->last_done = done;
                 }
-                sent_at[i] = now_ns();
-                if (sent_at[i] >= w->t_end) continue;
-                if (zmq_send(socks[i], request, reqlen, 0) < 0) w->r.send_fail++;
             } else if (t - sent_at[i] > (uint64_t)timeout_ms * 1000000ull) {
                 if (sent_at[i] >= w->t_measure) w->r.timeouts++;
+            } else {
+                continue;
+            }
+            /* a reply, or a timeout (Lazy Pirate: the socket is closed and replaced) */
+            if (churn || !replied) {
                 zmq_close(socks[i]);
-                socks[i] = new_sock();
-                sent_at[i] = now_ns();
-                if (zmq_send(socks[i], request, reqlen, 0) < 0) w->r.send_fail++;
+                socks[i] = churn ? NULL : new_sock();
+                if (!churn) w->r.connections++;
+            }
+            if (now_ns() < w->t_end && may_send()) {
+                SEND(i);
+            } else {
+                busy[i] = 0;
+                active--;
             }
         }
     }
+#undef SEND
     zmq_msg_close(&msg);
-    for (int i = 0; i < n; i++) zmq_close(socks[i]);
-    free(socks); free(sent_at); free(items);
+    for (int i = 0; i < n; i++) if (socks[i]) zmq_close(socks[i]);
+    free(socks); free(sent_at); free(busy); free(which); free(items);
     return NULL;
 }
 
@@ -193,7 +233,7 @@ static void usage(void)
 {
     fprintf(stderr,
         "usage: loadgen [-e ENDPOINT] [-c CLIENTS] [-d SECONDS] [-w WARMUP_S] [-r REQUEST_JSON]\n"
-        "               [-t THREADS] [-T TIMEOUT_MS] [-m MIN_REPLY_BYTES] [-l LABEL]\n");
+        "               [-t THREADS] [-T TIMEOUT_MS] [-m MIN_REPLY_BYTES] [-n REQUESTS] [-C] [-l LABEL]\n");
     exit(64);
 }
 
@@ -201,7 +241,7 @@ int main(int argc, char **argv)
 {
     const char *label = "";
     int opt;
-    while ((opt = getopt(argc, argv, "e:c:d:w:r:t:T:m:l:h")) != -1) {
+    while ((opt = getopt(argc, argv, "e:c:d:w:r:t:T:m:n:Cl:h")) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
         case 'c': clients = atoi(optarg); break;
@@ -211,11 +251,13 @@ int main(int argc, char **argv)
         case 't': nthreads = atoi(optarg); break;
         case 'T': timeout_ms = atoi(optarg); break;
         case 'm': min_reply = (size_t)atol(optarg); break;
+        case 'n': limit = atoll(optarg); break;
+        case 'C': churn = 1; break;
         case 'l': label = optarg; break;
         default: usage();
         }
     }
-    if (clients < 1 || clients > 4096 || duration <= 0 || duration > 3600 || warmup < 0 || warmup > 600 || timeout_ms < 1)
+    if (clients < 1 || clients > 4096 || duration <= 0 || duration > 3600 || warmup < 0 || warmup > 600 || timeout_ms < 1 || limit < 0)
         usage();
     if (!loopback_only(endpoint)) {
         fprintf(stderr, "loadgen: refusing non-loopback endpoint %s\n", endpoint);
@@ -225,7 +267,8 @@ int main(int argc, char **argv)
     if (nthreads > clients) nthreads = clients;
 
     ctx = zmq_ctx_new();
-    zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, clients * 2 + 64);
+    /* churn: closed sockets are reaped in the background, so allow some to wait for it */
+    zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, churn ? clients * 4 + 1024 : clients * 2 + 64);
 
     uint64_t t0 = now_ns();
     uint64_t t_measure = t0 + (uint64_t)(warmup * 1e9);
@@ -240,6 +283,7 @@ int main(int argc, char **argv)
         pthread_create(&th[i], NULL, run, &ws[i]);
     }
     result_t all = {0};
+    uint64_t last_done = 0;
     for (int i = 0; i < nthreads; i++) {
         pthread_join(th[i], NULL);
         result_t *r = &ws[i].r;
@@ -248,6 +292,8 @@ int main(int argc, char **argv)
         all.timeouts += r->timeouts;
         all.bytes += r->bytes;
         all.send_fail += r->send_fail;
+        all.connections += r->connections;
+        if (ws[i].last_done > last_done) last_done = ws[i].last_done;
         if (!all.first_error[0] && r->first_error[0]) memcpy(all.first_error, r->first_error, sizeof all.first_error);
         free(r->lat);
     }
@@ -258,6 +304,7 @@ int main(int argc, char **argv)
 
     qsort(all.lat, all.n, sizeof *all.lat, cmp_u32);
     double secs = duration;
+    if (limit && last_done > t_measure) secs = (double)(last_done - t_measure) / 1e9;
     double rps = (double)all.n / secs;
     uint32_t p50 = pct(all.lat, all.n, 0.50), p99 = pct(all.lat, all.n, 0.99), p999 = pct(all.lat, all.n, 0.999);
     uint32_t pmax = all.n ? all.lat[all.n - 1] : 0;
@@ -268,14 +315,15 @@ int main(int argc, char **argv)
     printf("{\"label\":\"%s\",\"endpoint\":\"%s\",\"clients\":%d,\"threads\":%d,\"seconds\":%.3f,"
            "\"requests\":%zu,\"rps\":%.1f,\"mb_per_s\":%.2f,\"mean_us\":%.1f,\"p50_us\":%u,\"p99_us\":%u,"
            "\"p999_us\":%u,\"max_us\":%u,\"errors\":%llu,\"timeouts\":%llu,\"send_failures\":%llu,"
-           "\"loadgen_cpu\":%.3f,\"first_error\":\"%s\"}\n",
+           "\"connections\":%llu,\"churn\":%s,\"loadgen_cpu\":%.3f,\"first_error\":\"%s\"}\n",
            label, endpoint, clients, nthreads, secs, all.n, rps, (double)all.bytes / secs / 1e6, mean,
            p50, p99, p999, pmax, (unsigned long long)all.errors, (unsigned long long)all.timeouts,
-           (unsigned long long)all.send_fail, cpu_s / (warmup + duration), all.first_error);
+           (unsigned long long)all.send_fail, (unsigned long long)all.connections, churn ? "true" : "false",
+           cpu_s / (warmup + secs), all.first_error);
     fprintf(stderr, "%s%s%d clients, %.1fs: %.0f req/s, %.1f MB/s, p50 %u us, p99 %u us, p99.9 %u us, "
             "max %u us, errors %llu, timeouts %llu, loadgen %.0f%% of a CPU\n",
             label, *label ? ": " : "", clients, secs, rps, (double)all.bytes / secs / 1e6, p50, p99, p999,
-            pmax, (unsigned long long)all.errors, (unsigned long long)all.timeouts, 100 * cpu_s / (warmup + duration));
+            pmax, (unsigned long long)all.errors, (unsigned long long)all.timeouts, 100 * cpu_s / (warmup + secs));
     free(all.lat);
     return 0;
 }

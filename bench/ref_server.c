@@ -1,12 +1,15 @@
 /*
  * ref_server: the reference for filer's design in plain C, for the benchmark.
  *
- *   ref_server FRONTEND BACKEND WORKERS ROOT [MAX_FILE_SIZE]   (WORKERS may be 0: proxy only)
+ *   ref_server FRONTEND BACKEND WORKERS ROOT [MAX_FILE_SIZE [WORKER_PROGRAM]]
+ *                                      (WORKERS may be 0: proxy only)
  *   ref_server --worker BACKEND ROOT MAX_FILE_SIZE      (internal)
  *
  * The master binds a ROUTER (FRONTEND, clients connect) and a DEALER
  * (BACKEND, workers connect), runs zmq_proxy on its own thread, and
- * fork+execs WORKERS copies of itself as REP workers.  A worker reads
+ * fork+execs WORKERS copies of itself as REP workers (or of WORKER_PROGRAM,
+ * run as `WORKER_PROGRAM BACKEND ROOT MAX_FILE_SIZE`: bench/min_worker behind
+ * this same master).  A worker reads
  * ROOT/<path> and replies, in one frame,
  *   {"content":"<json-escaped>","timestamp":<ms>,"pid":<pid>}
  * or, for a file that is not valid UTF-8 (or "encoding":"base64"),
@@ -267,7 +270,8 @@ static void *proxy_thread(void *arg)
     return NULL;
 }
 
-static pid_t spawn_worker(const char *backend, const char *root, const char *maxs, const sigset_t *oldmask)
+static pid_t spawn_worker(const char *program, const char *backend, const char *root, const char *maxs,
+                          const sigset_t *oldmask)
 {
     pid_t master = getpid();
     pid_t pid = fork();
@@ -276,7 +280,8 @@ static pid_t spawn_worker(const char *backend, const char *root, const char *max
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != master) _exit(1); /* the master died before prctl */
         sigprocmask(SIG_SETMASK, oldmask, NULL);
-        execl("/proc/self/exe", "ref_server", "--worker", backend, root, maxs, (char *)NULL);
+        if (program) execl(program, program, backend, root, maxs, (char *)NULL);
+        else execl("/proc/self/exe", "ref_server", "--worker", backend, root, maxs, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -286,13 +291,14 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--worker") == 0)
         return worker_main(argv[2], argv[3], (size_t)strtoull(argv[4], NULL, 10));
-    if (argc != 5 && argc != 6) {
-        fprintf(stderr, "usage: ref_server FRONTEND BACKEND WORKERS ROOT [MAX_FILE_SIZE]\n");
+    if (argc < 5 || argc > 7) {
+        fprintf(stderr, "usage: ref_server FRONTEND BACKEND WORKERS ROOT [MAX_FILE_SIZE [WORKER_PROGRAM]]\n");
         return 64;
     }
     const char *frontend = argv[1], *backend = argv[2], *root = argv[4];
     int nworkers = atoi(argv[3]);
-    const char *maxs = argc == 6 ? argv[5] : "67108864";
+    const char *maxs = argc >= 6 ? argv[5] : "67108864";
+    const char *program = argc == 7 ? argv[6] : NULL;
     /* WORKERS = 0: the master alone (bench/profile attaches a worker under valgrind) */
     if (nworkers < 0 || nworkers > 1024) { fprintf(stderr, "bad WORKERS\n"); return 64; }
 
@@ -314,7 +320,7 @@ int main(int argc, char **argv)
     pthread_create(&th, NULL, proxy_thread, NULL);
 
     pid_t *pids = calloc((size_t)nworkers, sizeof *pids);
-    for (int i = 0; i < nworkers; i++) pids[i] = spawn_worker(backend, root, maxs, &oldmask);
+    for (int i = 0; i < nworkers; i++) pids[i] = spawn_worker(program, backend, root, maxs, &oldmask);
     fprintf(stderr, "ref_server %d: %d workers, %s -> %s\n", (int)getpid(), nworkers, frontend, backend);
 
     int alive = nworkers;

@@ -31,10 +31,17 @@ STATUS_ONLINE_RE = re.compile(r"(\d+)\s*/\s*(\d+)\s+workers?\s+online", re.I)
 STATUS_RESTARTS_RE = re.compile(r"(\d+)\s+restarts?", re.I)
 STATUS_REQUESTS_RE = re.compile(r"(\d+)\s+requests?", re.I)
 
-# Variables that would change how the daemon behaves if inherited from the
-# shell that runs the tests.
-_SCRUBBED_ENV_PREFIXES = ("FILER_", "WATCHDOG_", "LISTEN_")
-_SCRUBBED_ENV = {"NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID", "RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"}
+# Variables that would change how a server behaves if inherited from the shell
+# that runs the tests or the benchmark (bench/ uses this list for every server
+# it starts, filer or not): filer's own overrides, systemd's hand-over
+# (notify socket, watchdog, socket activation, journal, runtime directory),
+# and what changes the C library under any program: a preloaded library and
+# glibc's malloc settings, which would skew the memory figures.
+_SCRUBBED_ENV_PREFIXES = ("FILER_", "WATCHDOG_", "LISTEN_", "MALLOC_")
+_SCRUBBED_ENV = {
+    "NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID", "RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR",
+    "LD_PRELOAD", "GLIBC_TUNABLES",
+}
 
 _zmq_context = zmq.Context.instance()
 
@@ -97,14 +104,14 @@ def proc_ppid(pid: int) -> int | None:
     return int(stat[stat.rfind(b")") + 1 :].split()[1])
 
 
-def is_filer_process(pid: int) -> bool:
+def is_filer_process(pid: int, binary: str | None = None) -> bool:
     """Guard against pid reuse before signalling a pid we only read in a log."""
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return False
     exe = exe.removesuffix(" (deleted)")
-    return os.path.basename(exe) == os.path.basename(filer_bin())
+    return os.path.basename(exe) == os.path.basename(binary or filer_bin())
 
 
 def proc_environ(pid: int) -> dict[str, str]:
@@ -259,8 +266,10 @@ class Daemon:
         env: dict[str, str] | None = None,
         frontends: list[str] | None = None,
         wrapper: list[str] | None = None,
+        binary: str | None = None,
     ):
         self.tmp = tmp
+        self.binary = binary or filer_bin()
         self.root = root
         self.workers = workers
         self.port = free_port()
@@ -296,6 +305,8 @@ class Daemon:
         self.notify: NotifyListener | None = None
         self.known_workers: set[int] = set()
         self.returncode: int | None = None
+        self.spawned_at: float | None = None  # time.monotonic() just before the process started
+        self.ready_at: float | None = None  # ... and when its READY=1 arrived
 
     def write_config(self, changes: dict):
         """Merge `changes` into the config (one level deep; None deletes a key) and write the file."""
@@ -345,7 +356,7 @@ class Daemon:
     # -- lifecycle ---------------------------------------------------------
 
     def command(self) -> list[str]:
-        return [*self.wrapper, filer_bin(), "serve", "--config", str(self.config_path), *self.args]
+        return [*self.wrapper, self.binary, "serve", "--config", str(self.config_path), *self.args]
 
     def _on_datagram(self, fields: dict[str, str]):
         # Runs in the listener thread the moment a datagram arrives: the log
@@ -363,6 +374,7 @@ class Daemon:
         runtime.mkdir(exist_ok=True)
         env = clean_env({"NOTIFY_SOCKET": self.notify.path, "RUNTIME_DIRECTORY": str(runtime), **self.extra_env})
         with open(self.log_path, "wb") as err, open(self.stdout_path, "wb") as out:
+            self.spawned_at = time.monotonic()
             self.proc = subprocess.Popen(
                 self.command(),
                 stdin=subprocess.DEVNULL,
@@ -382,7 +394,11 @@ class Daemon:
     def start(self, timeout: float = 20.0):
         """Start and wait (bounded) for READY=1 on the notify socket."""
         self.spawn()
-        assert self.notify is not None
+        return self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 20.0):
+        """Wait (bounded) for READY=1 from a spawned daemon; stop it and fail if none comes."""
+        assert self.notify is not None and self.proc is not None
         found = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -399,6 +415,7 @@ class Daemon:
                 f"notify datagrams: {datagrams}\n"
                 f"stderr:\n{self.log_text()[-4000:]}"
             )
+        self.ready_at = found[1]["time"]
         self.online_pids()
         return self
 
@@ -428,7 +445,7 @@ class Daemon:
                     self.wait_exit(5)
             self.returncode = self.proc.returncode
             for pid in self.known_workers:
-                if not pid_gone(pid) and is_filer_process(pid):
+                if not pid_gone(pid) and is_filer_process(pid, self.binary):
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
