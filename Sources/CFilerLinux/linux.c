@@ -149,6 +149,20 @@ unsigned long long filer_heap_in_use(void) {
     return (unsigned long long)info.uordblks + info.hblkhd;
 }
 
+long long filer_resident_bytes(void) {
+    /* Kept open: the master asks every few milliseconds, one pread each time. */
+    static int statm = -1;
+    if (statm < 0) statm = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (statm < 0) return -errno;
+    char text[128];
+    ssize_t got = pread(statm, text, sizeof text - 1, 0);
+    if (got <= 0) return got < 0 ? -errno : -EIO;
+    text[got] = 0;
+    unsigned long size = 0, resident = 0;
+    if (sscanf(text, "%lu %lu", &size, &resident) != 2) return -EIO;
+    return (long long)resident * sysconf(_SC_PAGESIZE);
+}
+
 int filer_release_free_memory(void) {
     return malloc_trim(0);
 }

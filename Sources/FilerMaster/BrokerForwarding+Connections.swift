@@ -43,21 +43,25 @@ extension BrokerForwarding {
         logger.notice("\(count) client handshake\(count == 1 ? "" : "s") failed\(hint)")
     }
 
-    /// The memory budget: the heap, and when it runs high, what each client costs.
-    /// - Returns: whether the heap is past half the budget (look again soon).
-    func measure() -> Bool {
+    /// The memory budget: what the master holds, and when it runs high, what each
+    /// client costs. - Returns: when to look again: soon past half the budget, but
+    /// never so soon that reading every connection's counters (a system call each)
+    /// takes more than a twentieth of the time.
+    func measure(now: MonotonicInstant) -> MonotonicInstant {
         broker.tendSockets()
-        let heap = Connections.heapInUse()
+        let held = Connections.memoryHeld()
         var counters: [Int32: (received: UInt64, queued: UInt64)] = [:]
-        // Reading every connection's counters costs a system call each: only when it matters.
-        let urgent = heap > connectionGuard.memoryBudget / 2
-        if urgent {
-            for descriptor in connectionGuard.connections.keys {
-                counters[descriptor] = Connections.counters(of: descriptor)
-            }
+        let urgent = held > connectionGuard.memoryBudget / 2
+        guard urgent else {
+            performGuard(connectionGuard.measured(heapInUse: held, counters: counters))
+            return now + Self.measurementInterval
         }
-        performGuard(connectionGuard.measured(heapInUse: heap, counters: counters))
-        return urgent
+        for descriptor in connectionGuard.connections.keys {
+            counters[descriptor] = Connections.counters(of: descriptor)
+        }
+        let scanned = MonotonicInstant.now()
+        performGuard(connectionGuard.measured(heapInUse: held, counters: counters))
+        return now + max(Self.urgentMeasurementInterval, (scanned - now) * 20)
     }
 
     func performGuard(_ actions: [ConnectionGuard.Action]) {

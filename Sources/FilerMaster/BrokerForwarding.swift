@@ -119,8 +119,7 @@ final class BrokerForwarding: Forwarding {
             nextStatistics = now + .seconds(1)
         }
         if now >= nextMeasurement {
-            let urgent = measure()
-            nextMeasurement = now + (urgent ? Self.urgentMeasurementInterval : Self.measurementInterval)
+            nextMeasurement = measure(now: now)
         }
     }
 

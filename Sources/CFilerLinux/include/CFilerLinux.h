@@ -75,6 +75,8 @@ int filer_pause_listener(int fd, int paused);
 
 /// Bytes the C heap has handed out and not had back (mallinfo2: arenas and mmapped blocks).
 unsigned long long filer_heap_in_use(void);
+/* This process's resident memory in bytes (/proc/self/statm), or -errno. */
+long long filer_resident_bytes(void);
 
 /// malloc_trim(3): hands the heap's free pages back to the kernel.
 int filer_release_free_memory(void);
