@@ -32,35 +32,62 @@ enum HTTP {
         case refuse(Status, isHead: Bool)
     }
 
-    /// Judges a request head as soon as it can: a bad request line is refused before the
-    /// rest of the head arrives, and a head larger than `maximumBytes` without waiting
-    /// for its end. Lines may end in CRLF or, as RFC 9112 allows a recipient to accept, LF.
-    static func judge(_ received: [UInt8], path: String, maximumBytes: Int) -> Verdict {
-        let lines = received.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        // The last piece has no LF after it yet: an unfinished line.
-        let complete = lines.dropLast().map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0 }
-        guard let requestLine = complete.first else {
-            if received.count > maximumBytes { return .refuse(.headersTooLarge, isHead: false) }
-            let plausible = received.allSatisfy { $0 == UInt8(ascii: "\r") || (0x20..<0x7f).contains($0) }
-            return plausible ? .incomplete : .refuse(.badRequest, isHead: false)
+    /// Reads a request head as it arrives and judges it as soon as it can: a bad request
+    /// line is refused before the rest of the head comes, and a head over `maximumBytes`
+    /// without waiting for its end. Each byte is looked at once, so a client that sends
+    /// its head a byte at a time costs no more than one that sends it whole. Lines may
+    /// end in CRLF or, as RFC 9112 allows a recipient to accept, in LF alone.
+    struct HeadReader {
+        let path: String
+        let maximumBytes: Int
+        private var count = 0
+        private var line: [UInt8] = []
+        private var request: RequestLine?
+
+        init(path: String, maximumBytes: Int) {
+            self.path = path
+            self.maximumBytes = maximumBytes
         }
-        guard let request = RequestLine(requestLine) else { return .refuse(.badRequest, isHead: false) }
-        let isHead = request.method == "HEAD"
-        guard request.version == "HTTP/1.1" || request.version == "HTTP/1.0" else {
-            let looksLikeHTTP = request.version.hasPrefix("HTTP/") && request.version.count == 8
-            return .refuse(looksLikeHTTP ? .versionNotSupported : .badRequest, isHead: isHead)
+
+        /// Takes the next bytes; what follows the end of the head is ignored.
+        mutating func feed(_ bytes: some Sequence<UInt8>) -> Verdict {
+            for byte in bytes {
+                count += 1
+                if count > maximumBytes { return .refuse(.headersTooLarge, isHead: isHeadRequest) }
+                guard byte == UInt8(ascii: "\n") else {
+                    // Garbage (a TLS handshake, a binary protocol) shows in the first bytes.
+                    if request == nil && byte != UInt8(ascii: "\r") && !(0x20..<0x7f).contains(byte) {
+                        return .refuse(.badRequest, isHead: false)
+                    }
+                    line.append(byte)
+                    continue
+                }
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                defer { line.removeAll(keepingCapacity: true) }
+                guard let request else {
+                    guard let parsed = RequestLine(line[...]) else { return .refuse(.badRequest, isHead: false) }
+                    guard parsed.version == "HTTP/1.1" || parsed.version == "HTTP/1.0" else {
+                        let looksLikeHTTP = parsed.version.hasPrefix("HTTP/") && parsed.version.count == 8
+                        return .refuse(looksLikeHTTP ? .versionNotSupported : .badRequest, isHead: parsed.method == "HEAD")
+                    }
+                    request = parsed
+                    continue
+                }
+                if line.isEmpty { return verdict(for: request) }
+                guard HTTP.isHeaderField(line[...]) else { return .refuse(.badRequest, isHead: isHeadRequest) }
+            }
+            return .incomplete
         }
-        guard let end = complete.dropFirst().firstIndex(where: { $0.isEmpty }) else {
-            return received.count > maximumBytes ? .refuse(.headersTooLarge, isHead: isHead) : .incomplete
+
+        private var isHeadRequest: Bool { request?.method == "HEAD" }
+
+        private func verdict(for request: RequestLine) -> Verdict {
+            let isHead = request.method == "HEAD"
+            let requestedPath = request.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            guard requestedPath == path else { return .refuse(.notFound, isHead: isHead) }
+            guard request.method == "GET" || isHead else { return .refuse(.methodNotAllowed, isHead: false) }
+            return .metrics(isHead: isHead)
         }
-        if received.count > maximumBytes && lines[...end].reduce(0, { $0 + $1.count + 1 }) > maximumBytes {
-            return .refuse(.headersTooLarge, isHead: isHead)
-        }
-        guard complete[1..<end].allSatisfy(isHeaderField) else { return .refuse(.badRequest, isHead: isHead) }
-        let requestedPath = request.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        guard requestedPath == path else { return .refuse(.notFound, isHead: isHead) }
-        guard request.method == "GET" || isHead else { return .refuse(.methodNotAllowed, isHead: false) }
-        return .metrics(isHead: isHead)
     }
 
     /// A whole response; the connection closes after it, so every one says so.
@@ -79,7 +106,7 @@ enum HTTP {
     }
 
     /// "METHOD SP TARGET SP VERSION", the method a token, the target printable ASCII.
-    private struct RequestLine {
+    struct RequestLine {
         let method: String
         let target: String
         let version: String

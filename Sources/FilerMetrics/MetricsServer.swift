@@ -114,7 +114,9 @@ public final class MetricsServer {
                 refuseOverCapacity(socket)
                 continue
             }
-            let connection = Connection(socket: socket, deadline: .now() + limits.deadline)
+            let connection = Connection(
+                socket: socket, deadline: .now() + limits.deadline,
+                reader: HTTP.HeadReader(path: url.path, maximumBytes: limits.requestBytes))
             // Should this fail, the connection is closed as its value goes.
             try poll.add(connection.socket.rawValue, for: .readable)
             connections[connection.socket.rawValue] = connection
@@ -125,16 +127,14 @@ public final class MetricsServer {
     private func advance(_ connection: Connection, snapshot: () -> MetricsSnapshot) -> Bool {
         do {
             switch connection.state {
-            case .reading(let received):
-                let room = limits.requestBytes + 1 - received.count
-                switch try connection.socket.receive(upTo: max(1, room)) {
+            case .reading(var reader):
+                switch try connection.socket.receive(upTo: 4096) {
                 case .wouldBlock: return true
                 case .end: return false  // it left before its request was complete
                 case .bytes(let more):
-                    let all = received + more
-                    switch HTTP.judge(all, path: url.path, maximumBytes: limits.requestBytes) {
+                    switch reader.feed(more) {
                     case .incomplete:
-                        connection.state = .reading(all)
+                        connection.state = .reading(reader)
                         return true
                     case .metrics(let isHead):
                         let body = Array(snapshot().exposition().utf8)
@@ -183,9 +183,9 @@ public final class MetricsServer {
     /// then closed. What the client sent already is read first, so that the close is an
     /// orderly one and not a reset that could overtake the 503.
     private func refuseOverCapacity(_ socket: consuming FileDescriptor) {
-        // Best effort by design: a client that is gone needs no refusal.
-        _ = try? socket.receive(upTo: limits.requestBytes)
-        _ = try? socket.send(HTTP.refusal(.serviceUnavailable, isHead: false)[...])
+        // Best effort: a client that is gone needs no refusal, and is closed all the same.
+        _ = try? socket.receive(upTo: limits.requestBytes)  // nothing sent yet is fine too
+        _ = try? socket.send(HTTP.refusal(.serviceUnavailable, isHead: false)[...])  // a reset peer takes nothing
     }
 
     private func close(_ connection: Connection) {
@@ -214,7 +214,7 @@ public final class MetricsServer {
 /// One client connection, owned here: dropping it closes its socket.
 private final class Connection {
     enum State {
-        case reading([UInt8])
+        case reading(HTTP.HeadReader)
         case writing([UInt8], sent: Int)
         /// The response is out and the sending side shut down: waiting for the client to close.
         case draining
@@ -222,10 +222,11 @@ private final class Connection {
 
     let socket: FileDescriptor
     let deadline: MonotonicInstant
-    var state = State.reading([])
+    var state: State
 
-    init(socket: consuming FileDescriptor, deadline: MonotonicInstant) {
+    init(socket: consuming FileDescriptor, deadline: MonotonicInstant, reader: HTTP.HeadReader) {
         self.socket = socket
         self.deadline = deadline
+        state = .reading(reader)
     }
 }

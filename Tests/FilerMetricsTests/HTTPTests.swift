@@ -3,7 +3,18 @@ import Testing
 
 @Suite struct HTTPTests {
     static func judge(_ text: String, maximumBytes: Int = 8192) -> HTTP.Verdict {
-        HTTP.judge(Array(text.utf8), path: "/metrics", maximumBytes: maximumBytes)
+        judge(Array(text.utf8), maximumBytes: maximumBytes)
+    }
+
+    /// The verdict on `bytes` sent whole, which must be the verdict on them sent a byte at a time.
+    static func judge(_ bytes: [UInt8], maximumBytes: Int = 8192) -> HTTP.Verdict {
+        var whole = HTTP.HeadReader(path: "/metrics", maximumBytes: maximumBytes)
+        let verdict = whole.feed(bytes)
+        var piecemeal = HTTP.HeadReader(path: "/metrics", maximumBytes: maximumBytes)
+        var byByte = HTTP.Verdict.incomplete
+        for byte in bytes where byByte == .incomplete { byByte = piecemeal.feed([byte]) }
+        #expect(byByte == verdict, "byte by byte")
+        return verdict
     }
 
     @Test(arguments: [
@@ -43,7 +54,8 @@ import Testing
 
     @Test func refusesGarbageBeforeTheHeadEnds() {
         // A TLS ClientHello sent to the plain-text port: refused at its first bytes.
-        #expect(HTTP.judge([0x16, 0x03, 0x01, 0x02, 0x00], path: "/metrics", maximumBytes: 8192) == .refuse(.badRequest, isHead: false))
+        #expect(Self.judge([0x16, 0x03, 0x01, 0x02, 0x00]) == .refuse(.badRequest, isHead: false))
+        #expect(Self.judge([0x16]) == .refuse(.badRequest, isHead: false))
         #expect(Self.judge("NOT HTTP AT ALL\r\n") == .refuse(.badRequest, isHead: false))
     }
 
