@@ -14,11 +14,10 @@ public struct EventPoll: ~Copyable {
 
         public static let readable = Events(rawValue: UInt32(EPOLLIN.rawValue))
         public static let writable = Events(rawValue: UInt32(EPOLLOUT.rawValue))
-        /// An error or a hang-up: always reported, never asked for.
-        public static let failed = Events(rawValue: UInt32(EPOLLERR.rawValue) | UInt32(EPOLLHUP.rawValue))
     }
 
-    /// A descriptor and what it was found ready for.
+    /// A descriptor and what it was found ready for (an error or hang-up, EPOLLERR or
+    /// EPOLLHUP, comes whatever was asked: the next read or write tells what happened).
     public struct Ready: Sendable {
         public let descriptor: Int32
         public let events: Events
