@@ -85,6 +85,9 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Prometheus metrics: the snapshot the master fills in, its text exposition, and
+        // the small non-blocking HTTP listener that serves it from the master's loop.
+        .target(name: "FilerMetrics", dependencies: ["Posix"], swiftSettings: strictSettings),
         // The clients: `filer get` (Lazy Pirate) and `filer status`.
         .target(name: "FilerClient", dependencies: ["FilerCore", "ZeroMQ"], swiftSettings: strictSettings),
         .executableTarget(
@@ -118,6 +121,8 @@ let package = Package(
         .testTarget(
             name: "FilerWorkerTests", dependencies: ["FilerWorker", "FilerProtocol", "TestSupport", "ZeroMQ"],
             swiftSettings: strictSettings),
+        .testTarget(
+            name: "FilerMetricsTests", dependencies: ["FilerMetrics", "Posix"], swiftSettings: strictSettings),
         .testTarget(
             name: "FilerMasterTests",
             dependencies: ["FilerMaster", "FilerCore", "FilerConfiguration", "Posix", "FilerProtocol", "FilerSecurity", "ZeroMQ"],

@@ -21,6 +21,8 @@
 #include <malloc.h>
 #include <time.h>
 #include <sys/syscall.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 int filer_openat_beneath(int dirfd, const char *path, int flags) {
@@ -196,4 +198,71 @@ int filer_notify(const char *state, size_t length) {
     int result = sent < 0 ? -errno : 1;
     close(fd);
     return result;
+}
+
+int filer_bind_inet(int fd, const unsigned char *address, size_t length, int port) {
+    if (port < 0 || port > 65535) { errno = EINVAL; return -1; }
+    if (length == 4) {
+        struct sockaddr_in in;
+        memset(&in, 0, sizeof in);
+        in.sin_family = AF_INET;
+        in.sin_port = htons((uint16_t)port);
+        memcpy(&in.sin_addr, address, 4);
+        return bind(fd, (struct sockaddr *)&in, sizeof in);
+    }
+    if (length == 16) {
+        struct sockaddr_in6 in6;
+        memset(&in6, 0, sizeof in6);
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = htons((uint16_t)port);
+        memcpy(&in6.sin6_addr, address, 16);
+        return bind(fd, (struct sockaddr *)&in6, sizeof in6);
+    }
+    errno = EAFNOSUPPORT;
+    return -1;
+}
+
+int filer_local_port(int fd) {
+    struct sockaddr_storage address;
+    socklen_t length = sizeof address;
+    if (getsockname(fd, (struct sockaddr *)&address, &length) != 0) return -1;
+    if (address.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&address)->sin_port);
+    if (address.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&address)->sin6_port);
+    errno = EAFNOSUPPORT;
+    return -1;
+}
+
+int filer_accept(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int filer_epoll_control(int epoll_fd, int operation, int fd, unsigned events) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof event);
+    event.events = events;
+    event.data.fd = fd;
+    return epoll_ctl(epoll_fd, operation, fd, &event);
+}
+
+int filer_epoll_ready(int epoll_fd, int *fds, unsigned *events, int maximum) {
+    struct epoll_event ready[64];
+    if (maximum > 64) maximum = 64;
+    int count = epoll_wait(epoll_fd, ready, maximum, 0);
+    for (int i = 0; i < count; i++) {
+        fds[i] = ready[i].data.fd;
+        events[i] = ready[i].events;
+    }
+    return count;
+}
+
+int filer_timer_create(void) {
+    return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+}
+
+int filer_timer_arm(int fd, unsigned long long nanoseconds) {
+    struct itimerspec when;
+    memset(&when, 0, sizeof when);
+    when.it_value.tv_sec = (time_t)(nanoseconds / 1000000000ULL);
+    when.it_value.tv_nsec = (long)(nanoseconds % 1000000000ULL);
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &when, NULL);
 }

@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 /// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: opens `path`
@@ -83,5 +84,30 @@ int filer_release_free_memory(void);
 
 /// getrandom(2) for a seed; falls back to the clock and pid if it fails.
 unsigned int filer_random_seed(void);
+
+// The metrics listener's sockets, epoll set and timer. These return what the call
+// returns (-1 with errno set), like the calls at the top of this file.
+
+/// bind(2) of a socket to an IPv4 (4 bytes) or IPv6 (16 bytes) address in network order.
+int filer_bind_inet(int fd, const unsigned char *address, size_t length, int port);
+
+/// The local port a bound socket has (getsockname(2)), or -1.
+int filer_local_port(int fd);
+
+/// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; the peer's address is not wanted.
+int filer_accept(int fd);
+
+/// epoll_ctl(2) with `fd` itself as the event's data: struct epoll_event is packed on
+/// x86-64, which Swift cannot build reliably.
+int filer_epoll_control(int epoll_fd, int operation, int fd, unsigned events);
+
+/// epoll_wait(2) that never waits: up to `maximum` ready descriptors and their events.
+int filer_epoll_ready(int epoll_fd, int *fds, unsigned *events, int maximum);
+
+/// timerfd_create(2) on CLOCK_MONOTONIC, non-blocking and close-on-exec.
+int filer_timer_create(void);
+
+/// timerfd_settime(2) to fire once at `nanoseconds` of CLOCK_MONOTONIC (0 disarms).
+int filer_timer_arm(int fd, unsigned long long nanoseconds);
 
 #endif
