@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "FilerConfiguration",
             dependencies: [
-                "Posix", "YAML", .product(name: "Logging", package: "swift-log"),
+                "Posix", "YAML", "FilerMetrics", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -80,8 +80,8 @@ let package = Package(
         .target(
             name: "FilerMaster",
             dependencies: [
-                "FilerCore", "FilerConfiguration", "FilerProtocol", "FilerSecurity", "Posix", "ZeroMQ", "Systemd",
-                .product(name: "Logging", package: "swift-log"),
+                "FilerCore", "FilerConfiguration", "FilerProtocol", "FilerSecurity", "FilerMetrics", "Posix", "ZeroMQ",
+                "Systemd", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

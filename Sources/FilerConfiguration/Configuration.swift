@@ -1,3 +1,4 @@
+public import FilerMetrics
 public import Logging
 import Posix
 
@@ -34,6 +35,8 @@ public struct Configuration: Equatable, Sendable {
     public var stopTimeout: Duration = .seconds(10)
     /// The endpoint `filer status` asks, or nil for `auto` (control.ipc in the runtime directory).
     public var control: String? = nil
+    /// Where Prometheus scrapes, or nil: off.
+    public var metrics: MetricsURL? = nil
     public var logLevel: Logger.Level = .info
 
     public init() {}

@@ -1,4 +1,5 @@
 import Posix
+import FilerMetrics
 
 /// The checks that concern more than one key, after every source has been read.
 enum ConfigurationRules {
@@ -64,6 +65,9 @@ enum ConfigurationRules {
             if control == configuration.backend { throw fail("control", "'\(control)' is also the backend") }
         }
         try protectedMode(configuration, fail: fail)
+        if let metrics = configuration.metrics, !metrics.isLoopback, !configuration.allowPlaintext {
+            throw fail("metrics", "\(metrics) can be reached from other machines, and anyone who reaches it reads the counts (HTTP, no CURVE): serve it on 127.0.0.1 or ::1 and scrape through a tunnel or a local agent, or allow_plaintext: true")
+        }
         try roles(configuration, fail: fail)
         if configuration.curve.isOn && configuration.role == .broker && configuration.curve.authorizedKeys == nil {
             throw fail("curve.authorized_keys", "needed with curve.certificate: which clients may connect?")

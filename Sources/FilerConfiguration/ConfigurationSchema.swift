@@ -1,4 +1,5 @@
 import Logging
+import FilerMetrics
 
 /// One configuration key: how to read it, how to print it, what it means. The loader,
 /// the printer, the environment names, the command-line flags and the README's table
@@ -99,6 +100,17 @@ public enum ConfigurationSchema {
             show: { "\($0.allowPlaintext)" }),
         duration("stop_timeout", \.stopTimeout, .zero...(.seconds(3600)), meaning: "how long a stop waits for workers before SIGKILL"),
         endpointOrAuto("control", \.control, flag: nil, meaning: "where `filer status` asks; `auto`: control.ipc in the runtime directory (mode 0700)"),
+        Setting(
+            key: "metrics", meaning: "Prometheus: `http://ADDRESS:PORT/PATH` serves the text exposition (numeric address or `localhost`); `none`: off",
+            flag: "metrics", isList: false,
+            read: { values, c throws(Problem) in
+                guard values[0] != "none" else {
+                    c.metrics = nil
+                    return
+                }
+                do throws(MetricsURL.Problem) { c.metrics = try MetricsURL(parsing: values[0]) } catch { throw Problem("\(error)") }
+            },
+            show: { $0.metrics?.description ?? "none" }),
         Setting(
             key: "log_level", meaning: "`trace` … `critical`; per-request lines are `debug`", flag: "log-level", isList: false,
             read: { values, c throws(Problem) in

@@ -4,6 +4,7 @@ import ZeroMQ
 import FilerConfiguration
 import FilerCore
 import FilerSecurity
+import FilerMetrics
 
 /// A broker's forwarding: the proxy thread (`Broker`), the ZAP handler that lets CURVE
 /// peers in, the frontend's guard (connection limit, memory budget), and what worker
@@ -130,6 +131,18 @@ final class BrokerForwarding: Forwarding {
         if broker.remoteBackend != nil {
             report.workerHosts = workerHosts()
         }
+    }
+
+    func describe(_ snapshot: inout MetricsSnapshot) {
+        let totals = broker.totals
+        snapshot.frontend = .init(
+            messagesIn: totals.frontendMessagesIn, bytesIn: totals.frontendBytesIn,
+            messagesOut: totals.frontendMessagesOut, bytesOut: totals.frontendBytesOut)
+        snapshot.backend = .init(
+            messagesIn: totals.backendMessagesIn, bytesIn: totals.backendBytesIn,
+            messagesOut: totals.backendMessagesOut, bytesOut: totals.backendBytesOut)
+        snapshot.curvePeersRefused = zap?.refusedCount ?? 0
+        snapshot.connections = connectionGuard.connections.count
     }
 
     func finish() {

@@ -1,6 +1,7 @@
 import Posix
 import FilerConfiguration
 import FilerCore
+import FilerMetrics
 
 /// What the master steers besides its workers: how requests reach them.
 ///
@@ -32,6 +33,8 @@ protocol Forwarding: AnyObject {
     var nextDue: MonotonicInstant { get }
     /// Adds what only this kind of host knows to the status report.
     func describe(_ report: inout StatusReport)
+    /// Adds what only this kind of host counts to the metrics.
+    func describe(_ snapshot: inout MetricsSnapshot)
     /// The daemon ends: the last replies are passed on, the brokers are let go.
     func finish()
 }

@@ -5,11 +5,12 @@ import Systemd
 import ZeroMQ
 import FilerConfiguration
 import FilerCore
+import FilerMetrics
 
 /// The effects layer: it turns what the system says into `PoolEvent`s, and the pool's
 /// `PoolAction`s into system calls. Every decision is the pool's.
 final class Master {
-    private var pool: WorkerPool
+    private(set) var pool: WorkerPool
     /// How requests reach the workers: a broker's proxy, or a worker host's brokers.
     let forwarding: any Forwarding
     private let processes: WorkerProcesses
@@ -17,7 +18,9 @@ final class Master {
     private var controlSource: EventLoop.SourceID?
     private let signals: SignalDescriptor
     private let notifier: Notifier
-    private let loop = EventLoop()
+    let loop = EventLoop()
+    var metricsServer: MetricsServer?
+    var metricsSource: EventLoop.SourceID?
     let logger: Logger
     private let configFile: String
     private let readConfiguration: () throws -> Configuration
@@ -50,6 +53,12 @@ final class Master {
     func run() -> ExitCode {
         loop.add(.descriptor(signals.descriptor.rawValue)) { [unowned self] in takeSignals() }
         listen(on: control)
+        do throws(SystemError) {
+            try serveMetrics(at: pool.configuration.metrics)
+        } catch {
+            // Serving matters more than being measured: the log says why there are no metrics.
+            logger.error("No metrics on \(pool.configuration.metrics.map { "\($0)" } ?? ""): \(error)")
+        }
         forwarding.attach(to: loop) { [unowned self] event in post(event) }
         post(.start)
         while exitCode == nil {
@@ -113,6 +122,12 @@ final class Master {
                 let newControl = next.controlEndpoint == control?.endpoint ? nil : try ControlServer(endpoint: next.controlEndpoint)
                 try forwarding.reconfigure(next)
                 if let newControl { listen(on: newControl) }
+                do throws(SystemError) {
+                    try serveMetrics(at: next.metrics)
+                } catch {
+                    // The endpoints have moved already: the reload stands, without the new metrics.
+                    logger.error("No metrics on \(next.metrics.map { "\($0)" } ?? ""): \(error)")
+                }
                 post(.frontendsReconfigured(.success(())))
             } catch {
                 post(.frontendsReconfigured(.failure(ReloadFailure("\(error)"))))

@@ -5,6 +5,7 @@ import ZeroMQ
 import FilerConfiguration
 import FilerCore
 import FilerSecurity
+import FilerMetrics
 
 /// A worker host's forwarding: the brokers forward, each to every worker connected to
 /// it; this host holds them only while one of its workers leaves (a recycle, a reload,
@@ -138,6 +139,8 @@ final class WorkerHostForwarding: Forwarding {
     func describe(_ report: inout StatusReport) {
         report.brokers = links.map { StatusReport.BrokerLink(backend: $0.backend, connected: $0.connected) }
     }
+
+    func describe(_ snapshot: inout MetricsSnapshot) {}
 
     func finish() {
         try? start()  // resuming cannot fail: a send that fails leaves a lease that ends by itself

@@ -49,6 +49,7 @@ extension WorkerPool {
             reload = Reload(previous: configuration, previousSlots: slots, frontendsApplied: false)
             if next.frontends != configuration.frontends || next.limits != configuration.limits
                 || next.connections != configuration.connections || next.control != configuration.control
+                || next.metrics != configuration.metrics
             {
                 frontendsPending = next
             } else {
@@ -82,6 +83,7 @@ extension WorkerPool {
 
     private mutating func failReload(_ reason: String, _ actions: inout [PoolAction]) {
         lastReloadFailure = reason
+        counters.reloadsFailed += 1
         actions.append(.log(.error, "Reload failed; still running the previous configuration: \(reason)", worker: nil))
         actions.append(.notify(.ready(status: statusLine())))
         followPendingReload(&actions)
@@ -116,6 +118,7 @@ extension WorkerPool {
         }
         guard !stillRetiring else { return }
         reload = nil
+        counters.reloadsSucceeded += 1
         let line = statusLine()
         statusSent = line
         actions.append(.notify(.ready(status: line)))
@@ -157,6 +160,7 @@ extension WorkerPool {
         self.reload = nil
         crashLoop = CrashLoopDetector(limit: configuration.restart.maxFailedStarts)
         lastReloadFailure = reason
+        counters.reloadsFailed += 1
         actions.append(.setLogLevel(configuration.logLevel))
         actions.append(.notify(.ready(status: statusLine())))
         followPendingReload(&actions)

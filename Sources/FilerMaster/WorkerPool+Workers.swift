@@ -21,7 +21,9 @@ extension WorkerPool {
             let jitter = health.maxRequestsJitter > 0 ? Int.random(in: 0...health.maxRequestsJitter, using: &random) : 0
             limit = UInt64(health.maxRequests + jitter)
         }
-        workers[pid] = Worker(pid: pid, slot: index, state: .starting, startedAt: now, lastHeard: now, requestLimit: limit)
+        workers[pid] = Worker(
+            pid: pid, slot: index, startedInSlot: index, state: .starting, startedAt: now, lastHeard: now, requestLimit: limit)
+        counters.workerStarts += 1
         slots[index].worker = pid
         actions.append(.log(.debug, "Worker \(pid) started", worker: pid))
     }
@@ -90,6 +92,9 @@ extension WorkerPool {
         guard let worker = workers.removeValue(forKey: pid) else { return }
         servedByWorkersGone += worker.served
         refusedByWorkersGone.merge(worker.refused, uniquingKeysWith: +)
+        counters.workerExits[termination, default: 0] += 1
+        while counters.servedBySlotGone.count <= worker.startedInSlot { counters.servedBySlotGone.append(0) }
+        counters.servedBySlotGone[worker.startedInSlot] += worker.served
         let expected: Bool
         switch worker.state {
         case .draining, .abandoning, .stopping: expected = true
@@ -146,6 +151,7 @@ extension WorkerPool {
                 actions.append(.log(.error, "Worker \(pid) is hung: it \(what) for \(seconds) s; sending SIGABRT", worker: pid))
                 worker.fatalReason = "hung: no heartbeat for \(seconds) s"
                 worker.state = .hung(killAt: now + Self.abortGrace)
+                counters.hungWorkersKilled += 1
                 actions.append(.signal(pid: pid, .abort))
             default:
                 break
@@ -158,6 +164,7 @@ extension WorkerPool {
                 let limit = worker.requestLimit, worker.served >= limit
             else { continue }
             replace(slot: index, reason: "served \(worker.served) requests (max_requests)", now: now, &actions)
+            counters.workersRecycled += 1
         }
     }
 

@@ -5,6 +5,18 @@ public import FilerConfiguration
 public import FilerCore
 import FilerProtocol
 
+/// What the pool counts since the daemon started, for the metrics: counters only grow.
+public struct PoolCounters: Equatable, Sendable {
+    public var workerStarts: UInt64 = 0
+    public var workerExits: [Termination: UInt64] = [:]
+    public var hungWorkersKilled: UInt64 = 0
+    public var workersRecycled: UInt64 = 0
+    public var reloadsSucceeded: UInt64 = 0
+    public var reloadsFailed: UInt64 = 0
+    /// Requests answered by the workers gone from each slot number (kept across reloads).
+    public var servedBySlotGone: [UInt64] = []
+}
+
 /// The master's decisions, with no system call inside: events in, actions out.
 ///
 /// It runs one worker per slot, restarts those that exit (with backoff), replaces hung
@@ -19,6 +31,8 @@ public struct WorkerPool {
         public let pid: Int32
         /// The slot it fills; nil once replaced.
         public var slot: Int?
+        /// The slot it was started for, which its requests count towards for good.
+        public var startedInSlot: Int
         public var state: WorkerState
         public let startedAt: MonotonicInstant
         public var lastHeard: MonotonicInstant
@@ -57,6 +71,8 @@ public struct WorkerPool {
     public internal(set) var totals = Proxy.Statistics()
     /// Requests answered by workers that have exited since the daemon started.
     var servedByWorkersGone: UInt64 = 0
+    /// What has happened since the daemon started, for the metrics.
+    public internal(set) var counters = PoolCounters()
     var refusedByWorkersGone: [String: UInt64] = [:]
 
     /// Error replies by code since the daemon started, as the workers count them.
@@ -183,8 +199,13 @@ public struct WorkerPool {
     /// Requests answered: as the proxy counts them on a broker (worker hosts' answers
     /// too), as this host's workers count theirs on a worker host.
     public var requestsServed: UInt64 {
-        configuration.role == .workers
-            ? workers.values.reduce(servedByWorkersGone) { $0 + $1.served } : totals.frontendMessagesOut
+        configuration.role == .workers ? repliesByWorkers : totals.frontendMessagesOut
+    }
+
+    /// Replies this host's workers have made since the daemon started, errors included,
+    /// as they count them (once a second, and as they exit).
+    public var repliesByWorkers: UInt64 {
+        workers.values.reduce(servedByWorkersGone) { $0 + $1.served }
     }
 
     /// Workers the proxy may hand requests to, this host's and worker hosts'.

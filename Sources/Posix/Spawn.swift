@@ -2,7 +2,7 @@ import Glibc
 import CFilerLinux
 
 /// How a child process ended.
-public enum Termination: Equatable, Sendable, CustomStringConvertible {
+public enum Termination: Hashable, Sendable, CustomStringConvertible {
     case exited(code: Int32)
     case killed(signal: Int32)
 

@@ -187,7 +187,7 @@ import TestSupport
             #expect(line.contains(shown), "README row for \(setting.key) should show the default \(shown)")
             #expect(line.contains("`\(setting.environmentName)`"), "README row for \(setting.key) should name \(setting.environmentName)")
         }
-        let rows = readme.split(separator: "\n").filter { $0.hasPrefix("| `") && $0.contains("`FILER_") }
+        let rows = readme.split(separator: "\n").filter { $0.hasPrefix("| `") && $0.contains("| `FILER_") }
         #expect(rows.count == ConfigurationSchema.settings.count)
     }
 

@@ -711,6 +711,36 @@ in_ct rm -rf /etc/filer/authorized_keys.d /root/curve
 check "curve: back to plain, filer serves the seed's clients again" \
     eval 'in_ct systemctl restart filer.service && wait_for 10 is_active active && request_ok hello.txt "$T/hello.txt"'
 
+# --- metrics under systemd -----------------------------------------------------
+
+# scrape NAME LABELS: one sample's value from the host, 0 when absent.
+scrape() {
+    "$PYTHON" - "$1" "$2" <<'EOF'
+import sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+name, labels = sys.argv[1], dict(p.split("=", 1) for p in sys.argv[2].split(",") if p)
+text = urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=5).read().decode()
+print(int(sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name == name and s.labels == labels)))
+EOF
+}
+in_ct sh -c 'echo "metrics: http://127.0.0.1:9464/metrics" >> /etc/filer/filer.yaml'
+in_ct systemctl reload filer.service
+if wait_for 10 eval 'scrape filer_workers_online "" >/dev/null 2>&1'; then
+    ok "metrics: a reload switched /metrics on"
+    served_before=$(scrape filer_requests_total result=served)
+    in_before=$(scrape filer_proxy_messages_total side=frontend,direction=in)
+    for _ in 1 2 3 4 5; do request hello.txt >/dev/null; done
+    # Workers report their counts once a second.
+    check "metrics: 5 requests sent, 5 more served (from $served_before)" \
+        wait_for 5 eval 'test "$(scrape filer_requests_total result=served)" = $((served_before + 5))'
+    check "metrics: 5 more requests in at the frontend (from $in_before)" \
+        wait_for 5 eval 'test "$(scrape filer_proxy_messages_total side=frontend,direction=in)" = $((in_before + 5))'
+else
+    not_ok "metrics: a reload switched /metrics on"
+    in_ct journalctl -u filer.service -n 20 --no-pager | diag
+fi
+
 # --- purge -------------------------------------------------------------------
 
 if in_ct dpkg --purge filer >"$T/dpkg-purge.log" 2>&1; then
