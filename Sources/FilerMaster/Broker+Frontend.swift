@@ -28,6 +28,12 @@ extension Broker {
         try frontend.setTCPKeepalive(idleSeconds: 60, intervalSeconds: 10, count: 6)
     }
 
+    /// A reply frame past `max_reply_size` (and a little for the envelope) can only come
+    /// from a peer that is not one of our workers: it ends that connection.
+    static func limitReplies(_ backend: Socket, _ limits: Limits) throws(ZeroMQError) {
+        try backend.setMaximumMessageSize(Int64(limits.maxReplySize) + 64 << 10)
+    }
+
     /// Stops or resumes accepting new connections on every TCP frontend, at once and
     /// whether the proxy runs or not; the connections already made go on. An ipc
     /// frontend cannot be paused so (closing its listener would end its connections
@@ -62,6 +68,8 @@ extension Broker {
                 bound.append(endpoint)
             }
             try Self.configureFrontend(frontend, limits: limits, connections: connections)
+            // The new workers connect anew, and take the new limit with them.
+            try Self.limitReplies(backendSocket, limits)
         } catch {
             // Put back what we changed; an unbind that fails leaves a stray listener, no worse.
             for endpoint in bound { try? frontend.unbind(endpoint) }

@@ -73,6 +73,9 @@ final class Broker {
         try frontend.setOption(ZMQ_BACKLOG, Self.backlog, name: "ZMQ_BACKLOG")
         backendSocket = try Socket(context, .dealer)
         try backendSocket.setHighWaterMarks(send: BackendQueues.requestsToWorker, receive: 0)
+        // A reply frame past the limit (and a little for the envelope) can only come
+        // from a peer that is not one of our workers: it ends that connection.
+        try Self.limitReplies(backendSocket, limits)
         try backendSocket.setLinger(milliseconds: 0)
         // Worker hosts cut off are noticed, and their connections closed, within the timeout.
         let interval = Int32(clamping: connections.heartbeatInterval.milliseconds)

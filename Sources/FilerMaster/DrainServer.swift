@@ -15,6 +15,10 @@ final class DrainServer {
         case resume(lease: String)
     }
 
+    static let maximumCommandSize = 256
+    /// Commands read per turn of the master's loop, so that a flood cannot hold it.
+    static let commandsPerTurn = 64
+
     /// The longest pause a worker host may ask for.
     static let maximumSeconds = 60
 
@@ -27,6 +31,10 @@ final class DrainServer {
     init(context: Context, endpoint: String, curve: Curve.KeyPair?) throws(ZeroMQError) {
         socket = try Socket(context, .router)
         try socket.setLinger(milliseconds: 0)
+        // A command is a few words: a peer that sends more is cut off, and one that
+        // floods has at most this many waiting.
+        try socket.setMaximumMessageSize(Int64(Self.maximumCommandSize))
+        try socket.setHighWaterMarks(send: 64, receive: 64)
         if let curve {
             try socket.setZAPDomain(ZAP.workerDomain)
             try socket.makeCurveServer(curve)
@@ -37,16 +45,17 @@ final class DrainServer {
     /// Reads every command waiting. Resumes are answered at once; malformed ones too.
     func read() throws(ZeroMQError) -> [Command] {
         var commands: [Command] = []
-        while let identity = try socket.receiveIfReady() {
+        var read = 0
+        while read < Self.commandsPerTurn, let identity = try socket.receiveIfReady() {
+            read += 1
             guard identity.hasMore else { continue }
             var frames = [try socket.receive()]
             while frames[frames.count - 1].hasMore { frames.append(try socket.receive()) }
             let words = String(decoding: frames.last!.bytes, as: UTF8.self).split(separator: " ").map(String.init)
             switch (words.first, words.count) {
-            case ("pause", 3):
-                guard let seconds = Int(words[2]), seconds > 0 else { fallthrough }
+            case ("pause", 3) where (Int(words[2]) ?? 0) > 0:
                 askers[words[1]] = identity.bytes
-                commands.append(.pause(lease: words[1], seconds: min(seconds, Self.maximumSeconds)))
+                commands.append(.pause(lease: words[1], seconds: min(Int(words[2])!, Self.maximumSeconds)))
             case ("resume", 2):
                 commands.append(.resume(lease: words[1]))
                 try answer(identity.bytes, "resumed \(words[1])")
