@@ -18,7 +18,10 @@ enum ReplyOracle {
         let tail = Array(#","timestamp":\#(timestamp),"pid":\#(pid)}"#.utf8)
 
         for requested in [nil, FileRequest.Encoding.base64] {
-            writer.writeContent(input, requested: requested, timestamp: timestamp, pid: pid)
+            // No limit is given, so a throw is itself a disagreement.
+            do { try writer.writeContent(input, requested: requested, timestamp: timestamp, pid: pid) } catch {
+                disagreement("writeContent threw \(error) with no limit", input: input)
+            }
             let asText = requested == nil && text != nil
             let expected = Array(#"{"content":""#.utf8)
                 + (asText ? escaped(content) : Array(Data(content).base64EncodedString().utf8))
