@@ -16,6 +16,10 @@ final class DrainServer {
     }
 
     static let maximumCommandSize = 256
+    /// What the socket takes in one frame: a CURVE handshake's INITIATE command, with the
+    /// peer's metadata, passes 256 bytes, and libzmq holds handshake commands to the same
+    /// ZMQ_MAXMSGSIZE as messages (a limit of 256 refused every worker host with keys).
+    static let maximumFrameSize = 4096
     /// Commands read per turn of the master's loop, so that a flood cannot hold it.
     static let commandsPerTurn = 64
 
@@ -31,9 +35,9 @@ final class DrainServer {
     init(context: Context, endpoint: String, curve: Curve.KeyPair?) throws(ZeroMQError) {
         socket = try Socket(context, .router)
         try socket.setLinger(milliseconds: 0)
-        // A command is a few words: a peer that sends more is cut off, and one that
-        // floods has at most this many waiting.
-        try socket.setMaximumMessageSize(Int64(Self.maximumCommandSize))
+        // A command is a few words: a peer that sends a great deal more is cut off, and
+        // one that floods has at most this many waiting.
+        try socket.setMaximumMessageSize(Int64(Self.maximumFrameSize))
         try socket.setHighWaterMarks(send: 64, receive: 64)
         if let curve {
             try socket.setZAPDomain(ZAP.workerDomain)
@@ -51,7 +55,9 @@ final class DrainServer {
             guard identity.hasMore else { continue }
             var frames = [try socket.receive()]
             while frames[frames.count - 1].hasMore { frames.append(try socket.receive()) }
-            let words = String(decoding: frames.last!.bytes, as: UTF8.self).split(separator: " ").map(String.init)
+            let command = frames.last!.bytes
+            let words = command.count > Self.maximumCommandSize
+                ? [] : String(decoding: command, as: UTF8.self).split(separator: " ").map(String.init)
             switch (words.first, words.count) {
             case ("pause", 3) where (Int(words[2]) ?? 0) > 0:
                 askers[words[1]] = identity.bytes
