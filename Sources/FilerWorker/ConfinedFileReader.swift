@@ -73,7 +73,7 @@ public struct ConfinedFileReader: ~Copyable {
         _ file: borrowing FileDescriptor, expected: Int, into buffer: ByteBuffer
     ) throws(ReadError) {
         let grewTooBig = ReadError(errno: EFBIG, detail: "grew over the limit of \(maxFileSize) bytes")
-        buffer.count = 0
+        buffer.removeAll()
         // One byte beyond the expected size tells growth from end of file.
         buffer.reserve(min(expected, maxFileSize) + 1)
         while true {
@@ -87,7 +87,7 @@ public struct ConfinedFileReader: ~Copyable {
                 if errno == EINTR { continue }
                 throw ReadError(errno: errno, detail: "read")
             }
-            buffer.count += got
+            buffer.didWrite(got)
             // A regular file reads short only at its end: trusting that, as a web server
             // trusts st_size, saves the second pread that would return 0. Growth still
             // shows, as a read that fills the byte beyond the size fstat gave.
