@@ -34,8 +34,11 @@ FILES = {  # name in the table -> (file name, description)
     "1m": ("f_1m.txt", "1 MiB text"),
     "64k.bin": ("f_64k.bin", "64 KiB binary"),
 }
-# filer; the leanest correct C worker behind the C reference's master; the C reference; pyzmq
-SERVERS = ("filer", "min", "ref", "pyzmq")
+# filer; the leanest correct C worker behind the C reference's master; the C reference; pyzmq;
+# "base": filer from another binary (bench/run --baseline PATH), for an interleaved A/B run
+SERVERS = ("filer", "min", "ref", "pyzmq", "base")
+# filer's kinds: started through filerproc, with its configuration
+FILER_KINDS = ("filer", "base")
 MAX_FILE_SIZE = 4 << 20
 C_PROGRAMS = ("loadgen", "ref_server", "min_worker", "crowd")
 # The servers get SIGTERM if the driver dies without ending them.
@@ -149,6 +152,7 @@ class Server:
 
     live = []
     filer_overrides = {}  # bench/run --filer-set: configuration for every filer
+    baseline_bin = None   # bench/run --baseline: the binary of "base"
 
     def __init__(self, kind, workers, tmp, filer_bin, logdir, max_file_size=MAX_FILE_SIZE, filer_config=None):
         self.kind, self.workers, self.tmp = kind, workers, tmp
@@ -157,7 +161,11 @@ class Server:
         self.daemon = None
         self.ready_ms = None
         self.online_ms = None
-        if kind == "filer":
+        if kind in FILER_KINDS:
+            if kind == "base":
+                if not Server.baseline_bin:
+                    raise SetupError("the server \"base\" needs --baseline PATH")
+                filer_bin = Server.baseline_bin
             dtmp = Path(tempfile.mkdtemp(prefix="filer-", dir=tmp))
             d = filerproc.Daemon(dtmp, Path(self.root), workers=workers, wrapper=PDEATHSIG, binary=filer_bin)
             config = {"limits": {"max_file_size": size_text(max_file_size)}, "log_level": "info",
@@ -166,7 +174,7 @@ class Server:
                 config[k] = {**config[k], **v} if isinstance(v, dict) and isinstance(config.get(k), dict) else v
             d.write_config(config)
             self.port, self.endpoint = d.port, d.endpoint
-            d.log_path = Path(logdir) / f"filer-{workers}w-{d.port}.log"
+            d.log_path = Path(logdir) / f"{kind}-{workers}w-{d.port}.log"
             self.log_path = str(d.log_path)
             self.daemon = d
             d.spawn()

@@ -1,31 +1,61 @@
-/// JSON string escaping in one pass: plain text is scanned eight bytes at a time,
-/// the next byte to escape is found from the word's mask, the run before it is copied
-/// with memcpy, and the escape is written in place.
+/// JSON string escaping in one pass: the text is read and written eight bytes at a
+/// time, the next byte to escape found from the word's mask, and the escape written in
+/// place.
 enum JSONString {
     /// Appends `text` escaped as JSON.stringify does: `"`, `\` and the control characters
     /// below 0x20 are escaped; everything else, UTF-8 included, is kept.
+    ///
+    /// Each word is stored whole, even one with a byte to escape: the bytes before it
+    /// are the run, and those after it are written over. (Copying each run with memcpy
+    /// cost about 50 instructions a run, with runs of 21 bytes on average text: 5
+    /// instructions a byte in all, now about 2.5: callgrind.) So the buffer always has
+    /// room for the rest of the text unescaped and a word more: `spareNeeded`.
     static func appendEscaped(_ text: UnsafeRawBufferPointer, to buffer: ByteBuffer) {
         guard let input = text.baseAddress else { return }
         let count = text.count
-        buffer.reserve(buffer.count + count + count / 16 + 16)
-        var runStart = 0
+        // One escape in 16 bytes fits from the start; more grow the buffer as they come.
+        buffer.reserve(buffer.count + spareNeeded(count) + count / 16)
+        var output = buffer.spare.baseAddress!
+        var end = output + buffer.spare.count
         var index = 0
-        while true {
-            let special = nextSpecial(text, from: index)
-            let run = special - runStart
-            // Room for the run, one escape, and the rest unescaped; grown rarely, as the buffer is reused.
-            let needed = buffer.count + run + 6 + (count - special)
-            if needed > buffer.capacity { buffer.reserve(max(needed, buffer.capacity * 2)) }
-            if run > 0 {
-                buffer.spare.baseAddress!.copyMemory(from: input + runStart, byteCount: run)
-                buffer.count += run
+        while index < count {
+            if index + 8 <= count {
+                let word = text.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                output.storeBytes(of: word, as: UInt64.self)
+                let mask = specialMask(word)
+                if mask == 0 {
+                    output += 8
+                    index += 8
+                    continue
+                }
+                let run = mask.trailingZeroBitCount >> 3
+                output += run
+                index += run
+            } else {
+                let byte = input.load(fromByteOffset: index, as: UInt8.self)
+                if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
+                    output.storeBytes(of: byte, as: UInt8.self)
+                    output += 1
+                    index += 1
+                    continue
+                }
             }
-            guard special < count else { return }
-            buffer.count += writeEscape(for: text[special], to: buffer.spare.baseAddress!)
-            index = special + 1
-            runStart = index
+            // An escape takes up to 5 bytes more than its byte: keep room for the rest.
+            if end - output < 5 + spareNeeded(count - index) {
+                buffer.count = buffer.capacity - (end - output)
+                buffer.reserve(max(buffer.count + 5 + spareNeeded(count - index) + count / 16, buffer.capacity * 2))
+                output = buffer.spare.baseAddress!
+                end = output + buffer.spare.count
+            }
+            output += writeEscape(for: input.load(fromByteOffset: index, as: UInt8.self), to: output)
+            index += 1
         }
+        buffer.count = buffer.capacity - (end - output)
     }
+
+    /// The room escaping needs for `remaining` bytes of text not yet written: all of
+    /// them unescaped, and a whole word stored past the last.
+    private static func spareNeeded(_ remaining: Int) -> Int { remaining + 8 }
 
     /// The length of `text` once escaped by `appendEscaped`, without writing it: plain
     /// runs are skipped eight bytes at a time, special bytes looked up in `extraBytes`.

@@ -50,19 +50,22 @@ struct WorkerLoop: ~Copyable {
     private func report(_ report: WorkerReport) { status.send(report) }
 
     mutating func run(signals: borrowing SignalDescriptor) throws -> ExitCode {
+        var idle = try IdleWait(socket: socket, signals: signals.descriptor.rawValue)
+        // While a reply waits for room: zmq_poll, which can wait for that (POLLOUT).
         var poller = Poller()
-        let socketIndex = poller.add(.socket(socket))
+        poller.add(.socket(socket), interest: [.readable, .writable])
         let signalIndex = poller.add(.descriptor(signals.descriptor.rawValue))
         nextTick = MonotonicInstant.now().adding(milliseconds: Self.tickMilliseconds)
         while true {
-            if try !step() {
-                // Nothing to do without waiting: for a request, or for room on the way back.
-                poller.setInterest(waiting == nil ? .readable : [.readable, .writable], at: socketIndex)
-                let timeout = draining ? Self.quietMilliseconds : Self.tickMilliseconds
+            let timeout = draining ? Self.quietMilliseconds : Self.tickMilliseconds
+            switch try step() {
+            case .progressed:
+                if MonotonicInstant.now() < nextTick { continue }
+            case .idle:
+                if try idle.wait(timeoutMilliseconds: timeout), let code = try handleSignals(signals) { return code }
+            case .blocked:
                 try poller.wait(timeoutMilliseconds: timeout)
                 if poller.isReadable(signalIndex), let code = try handleSignals(signals) { return code }
-            } else if MonotonicInstant.now() < nextTick {
-                continue
             }
             let now = MonotonicInstant.now()
             // Empty means a whole quiet period with nothing taken and nothing queued now.
@@ -81,32 +84,43 @@ struct WorkerLoop: ~Copyable {
                 if idleSinceTick { responder.releaseMemory() }
                 idleSinceTick = true
                 guard getppid() == masterPID else { return .workerOrphaned }
-                // A busy worker polls rarely: look for a signal here too.
+                // A busy worker waits rarely: look for a signal here too.
                 if let code = try handleSignals(signals) { return code }
             }
         }
     }
 
-    /// Makes what progress it can without waiting. - Returns: whether it made any.
-    private mutating func step() throws(ZeroMQError) -> Bool {
+    /// What `step` could do.
+    private enum Progress {
+        /// It took or answered a request: step again.
+        case progressed
+        /// Nothing is queued, and the socket's last call was a receive that found nothing:
+        /// wait on its descriptor (see `Socket.fileDescriptor`).
+        case idle
+        /// A reply waits for room on the way back, and no request came.
+        case blocked
+    }
+
+    /// Makes what progress it can without waiting.
+    private mutating func step() throws(ZeroMQError) -> Progress {
         if let (request, reply) = waiting {
             // While the way back is full, keep taking requests, so the proxy is never
             // stuck giving us one; then try the reply again.
             let took = try takeIntoQueue()
-            guard try send(reply, for: request) else { return took }
+            guard try send(reply, for: request) else { return took ? .progressed : .blocked }
             waiting = nil
             if request !== current { queue.recycle(request) }
-            return true
+            return .progressed
         }
         if queue.isEmpty {
             // The common case: one request straight off the socket, into reused frames,
-            // answered at once when no other waits.
-            guard try take(into: current) else { return false }
-            guard socket.canReceive, current.shape != .unanswerable else {
-                try answer(current)
-                return true
-            }
-            queue.append(detachCurrent())
+            // answered at once. With nothing queued it is the oldest request there is.
+            guard try take(into: current) else { return .idle }
+            try answer(current)
+            // Then take what came meanwhile, so that clients are served in turn; finding
+            // nothing, this receive is also the look the wait needs (no ZMQ_EVENTS query).
+            guard waiting == nil else { return .progressed }
+            return try takeIntoQueue() ? .progressed : .idle
         }
         // Several wait: take them all, and serve their clients in turn.
         _ = try takeIntoQueue()
@@ -114,7 +128,7 @@ struct WorkerLoop: ~Copyable {
             try answer(request)
             if waiting?.request !== request { queue.recycle(request) }
         }
-        return true
+        return .progressed
     }
 
     // MARK: Requests
@@ -215,7 +229,7 @@ struct WorkerLoop: ~Copyable {
             return true
         }
         try socket.send(request.frames[1], more: true)
-        if request.shape.isDelimited { try socket.send(Message(), more: true) }
+        if request.shape.isDelimited { try socket.send(UnsafeRawBufferPointer(start: nil, count: 0), more: true) }
         if fromResponder, let large = responder.takeLargeReply() {
             try socket.send(large)
         } else {
@@ -273,5 +287,31 @@ extension RequestEnvelope {
         case .malformed(_, let delimited): delimited
         case .unanswerable: false
         }
+    }
+}
+
+/// The wait of an idle worker: poll(2) on the socket's descriptor and the signals'.
+/// zmq_poll makes three system calls more a wait before it waits: a poll(2) with no
+/// timeout, and a ZMQ_EVENTS query (getpid, poll) on the socket (strace).
+private struct IdleWait {
+    private var descriptors: [pollfd]
+
+    init(socket: Socket, signals: Int32) throws(ZeroMQError) {
+        descriptors = [
+            pollfd(fd: try socket.fileDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
+        ]
+    }
+
+    /// Waits until the socket needs a call or a signal comes, or `timeoutMilliseconds` pass.
+    /// - Returns: whether a signal may be pending.
+    mutating func wait(timeoutMilliseconds: Int) throws(SystemError) -> Bool {
+        let count = nfds_t(descriptors.count)
+        let ready = descriptors.withUnsafeMutableBufferPointer { poll($0.baseAddress, count, Int32(timeoutMilliseconds)) }
+        if ready < 0 {
+            guard errno == EINTR else { throw SystemError("poll", errno: errno) }
+            return true
+        }
+        return descriptors[1].revents != 0
     }
 }

@@ -15,8 +15,9 @@ public enum Files {
     public static func openBeneath(
         _ directory: borrowing FileDescriptor, path: String, flags: Int32
     ) throws(SystemError) -> FileDescriptor {
+        // withCString: passing the String itself would copy it into a new array first.
         let raw = try retryingInterrupts("openat2") {
-            filer_openat_beneath(directory.rawValue, path, flags | O_CLOEXEC)
+            path.withCString { filer_openat_beneath(directory.rawValue, $0, flags | O_CLOEXEC) }
         }
         return FileDescriptor(owning: raw)
     }

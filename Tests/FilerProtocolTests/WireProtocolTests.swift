@@ -151,6 +151,41 @@ import Testing
         #expect(text.withUnsafeBytes { JSONString.escapedCount($0) } == buffer.count)
     }
 
+    /// Escaping agrees with a byte-at-a-time escaper on any bytes, whatever the buffer
+    /// held and had room for before: the word stores never leave a stray byte, and the
+    /// buffer grows as escapes use up its room.
+    @Test func escapingAgreesWithAByteAtATimeEscaper() {
+        func reference(_ bytes: [UInt8]) -> [UInt8] {
+            bytes.flatMap { byte -> [UInt8] in
+                switch byte {
+                case 0x22: Array(#"\""#.utf8)
+                case 0x5C: Array(#"\\"#.utf8)
+                case 0x08: Array(#"\b"#.utf8)
+                case 0x0C: Array(#"\f"#.utf8)
+                case 0x0A: Array(#"\n"#.utf8)
+                case 0x0D: Array(#"\r"#.utf8)
+                case 0x09: Array(#"\t"#.utf8)
+                case ..<0x20: Array(String(format: "\\u%04x", Int(byte)).utf8)
+                default: [byte]
+                }
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<2_000 {
+            // From all plain to all escapes, as runs: bytes drawn from a few classes.
+            let plainShare = Int.random(in: 0...100, using: &generator)
+            let text = (0..<Int.random(in: 0..<200, using: &generator)).map { _ -> UInt8 in
+                Int.random(in: 0..<100, using: &generator) < plainShare
+                    ? UInt8.random(in: 0x20...0xFF, using: &generator) : [0x22, 0x5C, 0x0A, 0x00, 0x1F, 0x09].randomElement(using: &generator)!
+            }
+            let before = Array(repeating: UInt8(ascii: "<"), count: round % 11)
+            let buffer = ByteBuffer(capacity: Int.random(in: 1...64, using: &generator))
+            before.withUnsafeBytes { buffer.reserve($0.count); buffer.spare.copyMemory(from: $0); buffer.count = $0.count }
+            text.withUnsafeBytes { JSONString.appendEscaped($0, to: buffer) }
+            #expect(Array(buffer.bytes) == before + reference(text), "text \(text)")
+        }
+    }
+
     /// A reply over the limit is refused before it is built, with its size, and the
     /// hint to ask for base64 when that would fit.
     @Test func aReplyOverTheLimitIsRefusedUnwritten() throws {

@@ -45,4 +45,65 @@ import ZeroMQ
         #expect(served == FairQueue.perClientWhileDraining)
         #expect(refused == 10 - FairQueue.perClientWhileDraining)
     }
+
+    @Test func clientsAreServedInTurnAndEachInOrder() {
+        var queue = FairQueue()
+        var sent: [(String, Int)] = []
+        for round in 0..<3 {
+            for client in ["a", "b", "c"] where !(client == "c" && round > 0) {
+                let request = request(client, &queue)
+                request.frames[3].move(message("\(client)\(round)"))
+                queue.append(request)
+                sent.append((client, round))
+            }
+        }
+        var served: [String] = []
+        while let next = queue.next() { served.append(String(decoding: next.frames[3].bytes, as: UTF8.self)) }
+        #expect(served == ["a0", "b0", "c0", "a1", "b1", "a2", "b2"])
+        #expect(queue.isEmpty)
+    }
+
+    /// Ids longer than the 16 bytes a key keeps inline are told apart by the rest.
+    @Test func longClientIDsThatShareTheirStartAreDifferentClients() {
+        var queue = FairQueue()
+        let prefix = String(repeating: "x", count: 20)
+        for _ in 0..<FairQueue.perClient { queue.append(request(prefix + "1", &queue)) }
+        queue.append(request(prefix + "2", &queue))
+        var refused = 0
+        while let next = queue.next() { if next.refusedAsBusy { refused += 1 } }
+        #expect(refused == 0, "the second client is not counted against the first's cap")
+        #expect(ClientID(UnsafeRawBufferPointer(start: nil, count: 0)) != [UInt8(0)].withUnsafeBytes { ClientID($0) })
+    }
+
+    func message(_ text: String) -> Message {
+        let context = try! Context()
+        let a = try! Socket(context, .pair)
+        try! a.bind("inproc://body-\(UInt32.random(in: 0...UInt32.max))")
+        let b = try! Socket(context, .pair)
+        try! b.connect(a.lastEndpoint)
+        try! b.send(text)
+        return try! a.receive()
+    }
+
+    /// Past `indexedFrom` clients the lines are found through a dictionary: the same order.
+    @Test func manyClientsAreServedInTurnToo() {
+        var queue = FairQueue()
+        let clients = (0..<(FairQueue.indexedFrom * 2 + 3)).map { "client-\($0)" }
+        for round in 0..<2 {
+            for client in clients {
+                let request = request(client, &queue)
+                request.frames[3].move(message("\(client)/\(round)"))
+                queue.append(request)
+            }
+        }
+        for _ in 0..<FairQueue.perClient { queue.append(request(clients[5], &queue)) }
+        var refused = 0
+        var served: [String] = []
+        while let next = queue.next() {
+            if next.refusedAsBusy { refused += 1 } else { served.append(String(decoding: next.frames[3].bytes, as: UTF8.self)) }
+        }
+        #expect(refused == 2, "client 5 had two queued before its pile")
+        #expect(Array(served.prefix(clients.count * 2)) == clients.map { "\($0)/0" } + clients.map { "\($0)/1" })
+        #expect(queue.isEmpty)
+    }
 }
