@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -50,11 +51,30 @@ def filer_bin() -> str:
     return os.environ.get("FILER_BIN") or str(REPO / ".build" / "debug" / "filer")
 
 
-def free_port() -> int:
-    """A TCP port that nothing listens on right now (the kernel picks it)."""
+def free_port(count: int = 1) -> int:
+    """The first of `count` consecutive TCP ports that nothing listens on right now.
+
+    Taken below the kernel's ephemeral range: a port the kernel picks (bind to port 0)
+    comes from the range it also gives every outgoing connection, so under load a
+    client's connection could take it, or the port after it, before the daemon binds."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randrange(10000, max(low, 10000 + 2 * count) - count)
+        if all(_bindable(port + i) for i in range(count)):
+            return port
+    raise RuntimeError(f"no {count} free consecutive TCP port(s) found on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
+    # SO_REUSEADDR as libzmq sets it: a connection in TIME_WAIT does not stop its bind.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def short_tmpdir() -> Path:

@@ -19,9 +19,7 @@ def drain_socket(port: int) -> zmq.Socket:
 
 
 def broker(daemons):
-    port = free_port()
-    while port > 65000:
-        port = free_port()
+    port = free_port(count=2)  # the backend's, and its drain endpoint's after it
     d = daemons.start(workers=1, config={"backend": f"tcp://127.0.0.1:{port}"})
     return d, port
 
