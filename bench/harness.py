@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import zmq
+import zmq.auth
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -35,10 +36,11 @@ FILES = {  # name in the table -> (file name, description)
     "64k.bin": ("f_64k.bin", "64 KiB binary"),
 }
 # filer; the leanest correct C worker behind the C reference's master; the C reference; pyzmq;
-# "base": filer from another binary (bench/run --baseline PATH), for an interleaved A/B run
-SERVERS = ("filer", "min", "ref", "pyzmq", "base")
+# "base": filer from another binary (bench/run --baseline PATH), for an interleaved A/B run;
+# "curve": filer with CURVE on its frontend (bench/run --curve), its clients with keys
+SERVERS = ("filer", "min", "ref", "pyzmq", "base", "curve")
 # filer's kinds: started through filerproc, with its configuration
-FILER_KINDS = ("filer", "base")
+FILER_KINDS = ("filer", "base", "curve")
 MAX_FILE_SIZE = 4 << 20
 C_PROGRAMS = ("loadgen", "ref_server", "min_worker", "crowd")
 # The servers get SIGTERM if the driver dies without ending them.
@@ -143,11 +145,45 @@ def raise_nofile(need):
 
 # ------------------------------------------------------------------ servers
 
+class CurveKeys:
+    """Keys for the server "curve", made by `filer keygen` in `directory`: the server's pair,
+    a client's pair, and an authorized_keys directory holding the client's public key."""
+
+    def __init__(self, filer_bin, directory):
+        self.dir = Path(directory)
+        self.dir.mkdir(mode=0o700)
+        for name in ("server", "client"):
+            done = subprocess.run([filer_bin, "keygen", name, "--directory", str(self.dir)],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  env=filerproc.clean_env(), timeout=30)
+            if done.returncode != 0:
+                raise SetupError(f"filer keygen {name} failed ({done.returncode}): {done.stderr.strip()}")
+        self.server_secret = self.dir / "server.key_secret"
+        self.server_public = self.dir / "server.key"
+        self.client_secret = self.dir / "client.key_secret"
+        self.authorized = self.dir / "authorized"
+        self.authorized.mkdir()
+        (self.authorized / "client.key").write_bytes((self.dir / "client.key").read_bytes())
+
+    def config(self):
+        return {"curve": {"certificate": str(self.server_secret), "authorized_keys": str(self.authorized)}}
+
+    def loadgen_args(self):
+        return ["-K", str(self.client_secret), "-S", str(self.server_public)]
+
+    def secure(self, sock):
+        """Makes a socket (before its connect) this client, expecting this server."""
+        public, secret = zmq.auth.load_certificate(str(self.client_secret))
+        server, _ = zmq.auth.load_certificate(str(self.server_public))
+        sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = public, secret, server
+
+
 class Server:
     """One server under test; ended by pid (SIGTERM, then SIGKILL) whatever happens.
 
     filer goes through filerproc.Daemon; ref, min and pyzmq are started here the same way
-    (same scrubbed environment, same death signal, same log directory).
+    (same scrubbed environment, same death signal, same log directory). The kind "curve"
+    has CURVE keys (self.curve, a CurveKeys), and every client of it uses them.
     """
 
     live = []
@@ -161,6 +197,7 @@ class Server:
         self.daemon = None
         self.ready_ms = None
         self.online_ms = None
+        self.curve = None
         if kind in FILER_KINDS:
             if kind == "base":
                 if not Server.baseline_bin:
@@ -170,6 +207,9 @@ class Server:
             d = filerproc.Daemon(dtmp, Path(self.root), workers=workers, wrapper=PDEATHSIG, binary=filer_bin)
             config = {"limits": {"max_file_size": size_text(max_file_size)}, "log_level": "info",
                       "stop_timeout": "10s"}
+            if kind == "curve":
+                self.curve = CurveKeys(filer_bin, dtmp / "keys")
+                config.update(self.curve.config())
             for k, v in [*Server.filer_overrides.items(), *(filer_config or {}).items()]:
                 config[k] = {**config[k], **v} if isinstance(v, dict) and isinstance(config.get(k), dict) else v
             d.write_config(config)
@@ -205,6 +245,14 @@ class Server:
     def pid(self):
         return self.proc.pid
 
+    def socket(self, ctx):
+        """A REQ socket for this server (linger 0, CURVE keys if it has them), not yet connected."""
+        sock = ctx.socket(zmq.REQ)
+        sock.linger = 0
+        if self.curve is not None:
+            self.curve.secure(sock)
+        return sock
+
     def wait_ready(self, timeout=30.0):
         """filer: time from spawn to READY=1 on its notify socket (filerproc's wait). Others: nothing."""
         if self.daemon is None:
@@ -227,8 +275,7 @@ class Server:
                 if self.proc.poll() is not None:
                     raise SetupError(f"{self.kind} exited with {self.proc.returncode} (log: {self.log_path})")
                 if sock is None:
-                    sock = ctx.socket(zmq.REQ)
-                    sock.linger = 0
+                    sock = self.socket(ctx)
                     sock.reconnect_ivl = 5  # ms; the default 100 ms would dominate the start-up figure
                     sock.connect(self.endpoint)
                     sock.send(b'{"path":"f_1k.txt"}')
@@ -262,8 +309,7 @@ class Server:
     def verify(self, ctx, files, timeout=10.0):
         """Each file (a key of FILES, or a file name under the root) comes back byte for byte
         (utf8 text, base64 for a .bin file)."""
-        sock = ctx.socket(zmq.REQ)
-        sock.linger = 0
+        sock = self.socket(ctx)
         sock.connect(self.endpoint)
         try:
             for fkey in files:
@@ -427,6 +473,8 @@ def loadgen_cmd(server, file_name, clients, seconds, warmup, count=None, churn=F
         cmd += ["-C"]
     if timeout_ms:
         cmd += ["-T", str(timeout_ms)]
+    if server.curve is not None:
+        cmd += server.curve.loadgen_args()
     return cmd
 
 

@@ -3,6 +3,7 @@
  *
  *   loadgen -e tcp://127.0.0.1:60401 -c 32 -d 3 [-w 0.5] [-r '{"path":"f_64k.txt"}']
  *           [-t THREADS] [-T TIMEOUT_MS] [-m MIN_REPLY_BYTES] [-n REQUESTS] [-C]
+ *           [-K CLIENT_CERTIFICATE -S SERVER_CERTIFICATE]
  *
  * C clients (REQ sockets, each with one request in flight) are spread over T
  * threads (default: 1 for C <= 4, else 2); each thread drives its sockets with
@@ -17,6 +18,12 @@
  * -C (churn): every request on a new connection, as `filer get` in a shell
  * loop does: zmq_socket, zmq_connect, send, receive, zmq_close (linger 0).
  * Its latency includes the connection and the ZMTP handshake.
+ * -K and -S (together): every socket is a CURVE client, the first one, each
+ * churn socket and each Lazy-Pirate replacement alike.  -K names this client's
+ * keypair, -S the server's public key, both ZPL certificate files as
+ * `filer keygen`, pyzmq's zmq.auth and CZMQ's zcert write them (NAME.key_secret
+ * with public-key and secret-key, NAME.key with public-key), so no secret key
+ * appears on a command line.  Without them the sockets speak plaintext (NULL).
  *
  * Output: one JSON line on stdout, one human line on stderr.
  * Only loopback endpoints (tcp://127.0.0.1, tcp://localhost, tcp://[::1],
@@ -45,6 +52,8 @@ static size_t min_reply = 0;
 static long long limit = 0;  /* -n: stop after this many requests in all (0: run for -d seconds) */
 static long long issued;     /* requests sent so far, for -n */
 static int churn = 0;        /* -C: a new connection for every request */
+static int curve = 0;        /* -K and -S: CURVE keys, Z85 text, set on every socket */
+static char curve_public[41], curve_secret[41], curve_server[41];
 static void *ctx;
 
 static uint64_t now_ns(void)
@@ -86,6 +95,12 @@ static void *new_sock(void)
     if (!s) { fprintf(stderr, "zmq_socket: %s\n", zmq_strerror(errno)); exit(2); }
     int zero = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    if (curve && (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, curve_server, 40) != 0
+                  || zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, curve_public, 40) != 0
+                  || zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, curve_secret, 40) != 0)) {
+        fprintf(stderr, "zmq_setsockopt(ZMQ_CURVE_*): %s\n", zmq_strerror(errno));
+        exit(2);
+    }
     if (zmq_connect(s, endpoint) != 0) {
         fprintf(stderr, "zmq_connect %s: %s\n", endpoint, zmq_strerror(errno));
         exit(2);
@@ -221,6 +236,36 @@ static uint32_t pct(const uint32_t *v, size_t n, double p)
     return v[i];
 }
 
+/* Reads `name = "Z85"` (quotes optional) from a ZPL certificate into out[41]: 1 if
+ * found and a valid 32-byte key, else 0.  The file's first such line counts. */
+static int zpl_key(const char *path, const char *name, char out[41])
+{
+    FILE *f = fopen(path, "r");
+    if (!f) { fprintf(stderr, "loadgen: %s: %s\n", path, strerror(errno)); exit(64); }
+    char line[512];
+    size_t nlen = strlen(name);
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        char *p = line + strspn(line, " \t");
+        if (strncmp(p, name, nlen) != 0) continue;
+        p += nlen;
+        p += strspn(p, " \t");
+        if (*p++ != '=') continue;
+        p += strspn(p, " \t");
+        if (*p == '"') p++;
+        size_t n = strspn(p, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#");
+        uint8_t key[32];
+        if (n == 40) {
+            memcpy(out, p, 40);
+            out[40] = 0;
+            found = zmq_z85_decode(key, out) != NULL;
+        }
+        if (!found) break;
+    }
+    fclose(f);
+    return found;
+}
+
 static int loopback_only(const char *ep)
 {
     static const char *ok[] = { "tcp://127.", "tcp://localhost:", "tcp://[::1]:", "ipc://", "inproc://" };
@@ -233,15 +278,17 @@ static void usage(void)
 {
     fprintf(stderr,
         "usage: loadgen [-e ENDPOINT] [-c CLIENTS] [-d SECONDS] [-w WARMUP_S] [-r REQUEST_JSON]\n"
-        "               [-t THREADS] [-T TIMEOUT_MS] [-m MIN_REPLY_BYTES] [-n REQUESTS] [-C] [-l LABEL]\n");
+        "               [-t THREADS] [-T TIMEOUT_MS] [-m MIN_REPLY_BYTES] [-n REQUESTS] [-C] [-l LABEL]\n"
+        "               [-K CLIENT_CERTIFICATE -S SERVER_CERTIFICATE]   (CURVE; ZPL files: NAME.key_secret, NAME.key)\n");
     exit(64);
 }
 
 int main(int argc, char **argv)
 {
     const char *label = "";
+    const char *client_cert = NULL, *server_cert = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "e:c:d:w:r:t:T:m:n:Cl:h")) != -1) {
+    while ((opt = getopt(argc, argv, "e:c:d:w:r:t:T:m:n:Cl:K:S:h")) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
         case 'c': clients = atoi(optarg); break;
@@ -254,6 +301,8 @@ int main(int argc, char **argv)
         case 'n': limit = atoll(optarg); break;
         case 'C': churn = 1; break;
         case 'l': label = optarg; break;
+        case 'K': client_cert = optarg; break;
+        case 'S': server_cert = optarg; break;
         default: usage();
         }
     }
@@ -262,6 +311,25 @@ int main(int argc, char **argv)
     if (!loopback_only(endpoint)) {
         fprintf(stderr, "loadgen: refusing non-loopback endpoint %s\n", endpoint);
         return 64;
+    }
+    if (!client_cert != !server_cert) {
+        fprintf(stderr, "loadgen: -K and -S go together\n");
+        return 64;
+    }
+    if (client_cert) {
+        if (!zmq_has("curve")) {
+            fprintf(stderr, "loadgen: this libzmq has no CURVE\n");
+            return 64;
+        }
+        if (!zpl_key(client_cert, "public-key", curve_public) || !zpl_key(client_cert, "secret-key", curve_secret)) {
+            fprintf(stderr, "loadgen: %s: want public-key and secret-key, 40 characters of Z85 each\n", client_cert);
+            return 64;
+        }
+        if (!zpl_key(server_cert, "public-key", curve_server)) {
+            fprintf(stderr, "loadgen: %s: want public-key, 40 characters of Z85\n", server_cert);
+            return 64;
+        }
+        curve = 1;
     }
     if (nthreads <= 0) nthreads = clients <= 4 ? 1 : 2;
     if (nthreads > clients) nthreads = clients;
@@ -315,10 +383,10 @@ int main(int argc, char **argv)
     printf("{\"label\":\"%s\",\"endpoint\":\"%s\",\"clients\":%d,\"threads\":%d,\"seconds\":%.3f,"
            "\"requests\":%zu,\"rps\":%.1f,\"mb_per_s\":%.2f,\"mean_us\":%.1f,\"p50_us\":%u,\"p99_us\":%u,"
            "\"p999_us\":%u,\"max_us\":%u,\"errors\":%llu,\"timeouts\":%llu,\"send_failures\":%llu,"
-           "\"connections\":%llu,\"churn\":%s,\"loadgen_cpu\":%.3f,\"first_error\":\"%s\"}\n",
+           "\"connections\":%llu,\"churn\":%s,\"curve\":%s,\"loadgen_cpu\":%.3f,\"first_error\":\"%s\"}\n",
            label, endpoint, clients, nthreads, secs, all.n, rps, (double)all.bytes / secs / 1e6, mean,
            p50, p99, p999, pmax, (unsigned long long)all.errors, (unsigned long long)all.timeouts,
-           (unsigned long long)all.send_fail, (unsigned long long)all.connections, churn ? "true" : "false",
+           (unsigned long long)all.send_fail, (unsigned long long)all.connections, churn ? "true" : "false", curve ? "true" : "false",
            cpu_s / (warmup + secs), all.first_error);
     fprintf(stderr, "%s%s%d clients, %.1fs: %.0f req/s, %.1f MB/s, p50 %u us, p99 %u us, p99.9 %u us, "
             "max %u us, errors %llu, timeouts %llu, loadgen %.0f%% of a CPU\n",
