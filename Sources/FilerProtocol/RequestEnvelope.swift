@@ -43,3 +43,14 @@ public enum RequestEnvelope: Equatable, Sendable {
             delimited: true)
     }
 }
+
+extension RequestEnvelope {
+    /// Whether the reply goes back with an empty delimiter frame before it.
+    public var isDelimited: Bool {
+        switch self {
+        case .request: true
+        case .malformed(_, let delimited): delimited
+        case .unanswerable: false
+        }
+    }
+}

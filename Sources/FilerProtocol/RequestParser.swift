@@ -138,48 +138,35 @@ struct RequestParser {
         switch peek() {
         case UInt8(ascii: "\""):
             try string { bytes throws(FileError) in try Self.validate(bytes) }
-        case UInt8(ascii: "{"):
-            index += 1
-            skipWhitespace()
-            if peek() == UInt8(ascii: "}") {
-                index += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                try string { bytes throws(FileError) in try Self.validate(bytes) }
-                skipWhitespace()
-                try expect(UInt8(ascii: ":"))
-                skipWhitespace()
-                try skipValue(depth: depth + 1)
-                skipWhitespace()
-                if peek() == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                return try expect(UInt8(ascii: "}"))
-            }
-        case UInt8(ascii: "["):
-            index += 1
-            skipWhitespace()
-            if peek() == UInt8(ascii: "]") {
-                index += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                try skipValue(depth: depth + 1)
-                skipWhitespace()
-                if peek() == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                return try expect(UInt8(ascii: "]"))
-            }
+        case UInt8(ascii: "{"): try skipMembers(until: UInt8(ascii: "}"), named: true, depth: depth)
+        case UInt8(ascii: "["): try skipMembers(until: UInt8(ascii: "]"), named: false, depth: depth)
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")
         default: try number()
+        }
+    }
+
+    /// An object's members (`named`) or an array's elements, from its opening bracket.
+    private mutating func skipMembers(until closing: UInt8, named: Bool, depth: Int) throws(FileError) {
+        index += 1
+        skipWhitespace()
+        if peek() == closing {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            if named {
+                try string { bytes throws(FileError) in try Self.validate(bytes) }
+                skipWhitespace()
+                try expect(UInt8(ascii: ":"))
+                skipWhitespace()
+            }
+            try skipValue(depth: depth + 1)
+            skipWhitespace()
+            guard peek() == UInt8(ascii: ",") else { return try expect(closing) }
+            index += 1
         }
     }
 
