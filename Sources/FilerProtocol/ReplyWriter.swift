@@ -44,8 +44,55 @@ public struct ReplyWriter {
         if asText && content.count * 6 + Self.envelopeSize <= maximumSize { return }
         let size = asText ? JSONString.escapedCount(content) + Self.envelopeSize : base64Size
         guard size > maximumSize else { return }
-        let hint = asText && base64Size <= maximumSize ? "; as base64 it would fit: ask with \"encoding\":\"base64\"" : ""
-        throw FileError(.tooBig, "the reply would be \(size) bytes, over the limit of \(maximumSize)\(hint)")
+        throw Self.tooBig(size: size, maximumSize: maximumSize, base64Size: asText ? base64Size : nil)
+    }
+
+    /// The error for a reply of `size` bytes over `maximumSize`; `base64Size`, for a text
+    /// reply, says whether asking for base64 would fit.
+    public static func tooBig(size: Int, maximumSize: Int, base64Size: Int?) -> FileError {
+        let fits = base64Size.map { $0 <= maximumSize } ?? false
+        let hint = fits ? "; as base64 it would fit: ask with \"encoding\":\"base64\"" : ""
+        return FileError(.tooBig, "the reply would be \(size) bytes, over the limit of \(maximumSize)\(hint)")
+    }
+
+    /// The size of a reply whose content is `count` bytes long once escaped or encoded
+    /// (an upper bound: the numbers are counted at their longest).
+    public static func replySize(contentCount count: Int) -> Int { count + envelopeSize }
+
+    /// What `piece` takes once JSON-escaped.
+    public static func escapedCount(_ piece: UnsafeRawBufferPointer) -> Int { JSONString.escapedCount(piece) }
+
+    /// What `count` bytes take as base64.
+    public static func base64Count(_ count: Int) -> Int { Base64.encodedCount(count) }
+
+    // MARK: A reply written piece by piece
+
+    /// Starts a success reply whose content comes in pieces (`appendText` or
+    /// `appendBase64`, then `finishContent`), with room for about `expectedCount` bytes of it.
+    public func beginContent(expectedCount: Int) {
+        buffer.count = 0
+        buffer.reserve(expectedCount + Self.envelopeSize)
+        buffer.append(#"{"content":""#)
+    }
+
+    /// The content written so far, in bytes.
+    public var contentCount: Int { buffer.count - 12 }
+
+    /// Appends `piece`, UTF-8 the caller has checked, JSON-escaped.
+    public func appendText(_ piece: UnsafeRawBufferPointer) {
+        JSONString.appendEscaped(piece, to: buffer)
+    }
+
+    /// Appends `piece` as base64: every piece but the last must be a multiple of 3 bytes
+    /// long, so that the pieces' encodings join up.
+    public func appendBase64(_ piece: UnsafeRawBufferPointer) {
+        buffer.reserve(buffer.count + Base64.encodedCount(piece.count))
+        buffer.count += Base64.write(piece, to: buffer.spare.baseAddress!)
+    }
+
+    public func finishContent(base64: Bool, timestamp: Int64, pid: Int32) {
+        buffer.append(base64 ? #"","encoding":"base64""# : #"""#)
+        appendTail(timestamp: timestamp, pid: pid)
     }
 
     /// Hands over the last reply's memory (see `ByteBuffer.detach`): the next reply is
@@ -81,7 +128,7 @@ public struct ReplyWriter {
         buffer.append("}")
     }
 
-    static func isValidUTF8(_ content: UnsafeRawBufferPointer) -> Bool {
+    public static func isValidUTF8(_ content: UnsafeRawBufferPointer) -> Bool {
         // ASCII is by far the common case; checking 8 bytes at a time skips it quickly.
         var index = 0
         let count = content.count

@@ -39,6 +39,13 @@ public struct ConfinedFileReader: ~Copyable {
     /// Reads the file `path` names beneath the root into `buffer` (replacing its contents).
     /// `a.txt` and `/a.txt` both name `<root>/a.txt`.
     public func read(_ path: String, into buffer: ByteBuffer) throws(ReadError) {
+        let file = try open(path)
+        try readAll(file, into: buffer)
+    }
+
+    /// Opens the regular file `path` names beneath the root, to be read with `readAll`
+    /// or a piece at a time (`OpenFile.read`).
+    public func open(_ path: String) throws(ReadError) -> OpenFile {
         let utf8 = path.utf8
         // memchr over the String's own bytes: iterating the UTF-8 view took 300 instructions.
         let hasNUL = utf8.withContiguousStorageIfAvailable { bytes in
@@ -70,40 +77,52 @@ public struct ConfinedFileReader: ~Copyable {
         if Int(info.st_size) > maxFileSize {
             throw ReadError(errno: EFBIG, detail: "\(info.st_size) bytes, over the limit of \(maxFileSize)")
         }
-        try readAll(file, expected: Int(info.st_size), into: buffer)
-    }
-
-    /// The error for a file that grew past the limit while it was read. Made only when
-    /// thrown: building its message on every read cost 1,300 instructions a request.
-    private var grewTooBig: ReadError {
-        ReadError(errno: EFBIG, detail: "grew over the limit of \(maxFileSize) bytes")
+        return OpenFile(descriptor: file, size: Int(info.st_size), maxFileSize: maxFileSize)
     }
 
     /// Reads to end of file: the file may have grown or shrunk since fstat.
-    private func readAll(
-        _ file: borrowing FileDescriptor, expected: Int, into buffer: ByteBuffer
-    ) throws(ReadError) {
+    public func readAll(_ file: borrowing OpenFile, into buffer: ByteBuffer) throws(ReadError) {
         buffer.removeAll()
         // One byte beyond the expected size tells growth from end of file.
-        buffer.reserve(min(expected, maxFileSize) + 1)
+        buffer.reserve(min(file.size, maxFileSize) + 1)
         while true {
             if buffer.count == buffer.capacity {
-                guard buffer.count <= maxFileSize else { throw grewTooBig }
+                guard buffer.count <= maxFileSize else { throw file.grewTooBig }
                 buffer.reserve(min(buffer.capacity * 2, maxFileSize + 1))
             }
             let spare = buffer.spare
-            let got = pread(file.rawValue, spare.baseAddress, spare.count, off_t(buffer.count))
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw ReadError(errno: errno, detail: "read")
-            }
+            let got = try file.read(into: spare, at: buffer.count)
             buffer.didWrite(got)
             // A regular file reads short only at its end: trusting that, as a web server
             // trusts st_size, saves the second pread that would return 0. Growth still
             // shows, as a read that fills the byte beyond the size fstat gave.
             if got < spare.count { break }
         }
-        if buffer.count > maxFileSize { throw grewTooBig }
+        if buffer.count > maxFileSize { throw file.grewTooBig }
+    }
+}
+
+/// A regular file opened beneath the root, and its size when it was opened.
+public struct OpenFile: ~Copyable {
+    let descriptor: FileDescriptor
+    /// `st_size` at the open: the file may grow or shrink while it is read.
+    public let size: Int
+    let maxFileSize: Int
+
+    /// Reads at most `buffer.count` bytes at `offset`. - Returns: how many were read; a
+    /// regular file reads short only at its end.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(ReadError) -> Int {
+        while true {
+            let got = pread(descriptor.rawValue, buffer.baseAddress, buffer.count, off_t(offset))
+            if got >= 0 { return got }
+            if errno != EINTR { throw ReadError(errno: errno, detail: "read") }
+        }
+    }
+
+    /// The error for a file that grew past the limit while it was read. Made only when
+    /// thrown: building its message on every read cost 1,300 instructions a request.
+    public var grewTooBig: ReadError {
+        ReadError(errno: EFBIG, detail: "grew over the limit of \(maxFileSize) bytes")
     }
 }
 

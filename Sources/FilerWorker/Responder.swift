@@ -40,7 +40,11 @@ public final class Responder {
             return refuse(error)
         }
         do throws(ReadError) {
-            try reader.read(request.path, into: file)
+            let opened = try reader.open(request.path)
+            if opened.size >= Self.piecewiseSize {
+                return answerPiecewise(opened, request)
+            }
+            try reader.readAll(opened, into: file)
         } catch {
             return refuse(FileError(reading: request.path, error))
         }
@@ -52,6 +56,26 @@ public final class Responder {
             return refuse(FileError(error.code, "\(request.path): \(error.message)"))
         }
         if logsEachRequest { logger.debug("Served", metadata: ["path": "\(request.path)", "bytes": "\(file.count)"]) }
+        return reply.bytes
+    }
+
+    /// Files this large are read a piece at a time into the reply (see `PiecewiseReply`):
+    /// reading one whole costs its size again at the peak.
+    static let piecewiseSize = 4 << 20
+    private let pieces = PiecewiseReply()
+
+    private func answerPiecewise(_ opened: borrowing OpenFile, _ request: FileRequest) -> UnsafeRawBufferPointer {
+        do throws(PiecewiseReply.Failure) {
+            try pieces.write(
+                opened, requested: request.encoding, into: reply, maximumSize: maxReplySize,
+                timestamp: epochMilliseconds(), pid: pid)
+        } catch {
+            switch error {
+            case .read(let failure): return refuse(FileError(reading: request.path, failure))
+            case .reply(let failure): return refuse(FileError(failure.code, "\(request.path): \(failure.message)"))
+            }
+        }
+        if logsEachRequest { logger.debug("Served", metadata: ["path": "\(request.path)", "bytes": "\(opened.size)"]) }
         return reply.bytes
     }
 
@@ -81,6 +105,7 @@ public final class Responder {
         guard file.capacity > Self.keptCapacity || reply.capacity > Self.keptCapacity else { return }
         file.shrink(to: 64 << 10)
         reply.shrink(to: 64 << 10)
+        pieces.releaseMemory()
         // free() keeps pages in the heap for the next malloc; hand them back now.
         _ = filer_release_free_memory()
     }
