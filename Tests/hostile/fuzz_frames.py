@@ -364,16 +364,11 @@ class FrameFuzzer:
         return self.rand_bytes(self.rand_size())
 
     def raw(self, handshake: bool = True, socket_type: bytes = b"DEALER", identity: bytes | None = None):
-        z = hostile.Zmtp(self.endpoint, timeout=1.0)
-        if handshake and not identity:
+        if not handshake:
+            return hostile.Zmtp(self.endpoint, timeout=1.0)
+        if not identity:
             self.connects += 1
-        if handshake:
-            try:
-                z.handshake(socket_type, identity)
-            except BaseException:
-                z.close()
-                raise
-        return z
+        return hostile.zmtp_connect(self.endpoint, socket_type, identity, timeout=1.0)
 
     # -- attacks
 

@@ -383,6 +383,29 @@ def test_4_a_two_frame_request_over_zmtp_1_0_is_ebadreq_too(daemons):
 # ---------------------------------------------------------------- 5. slow readers
 
 
+def slow_readers_cost_bounded(d, workers, slow: Pipeliner, what: str) -> Bystander:
+    """Runs `slow` (clients that pipeline and never read) for 8 s beside a bystander: the
+    master grows by less than 160 MiB, each worker by less than 64, and the bystander
+    loses nothing. - Returns: the bystander, for more checks."""
+    idle = {pid: rss_kib(pid) for pid in [d.pid, *workers]}
+    try:
+        with RssSampler(lambda: [d.pid, *d.live_workers()], 0.05) as rss, \
+                Bystander(d.endpoint, expected=HELLO, timeout=5, pause=0.05, limit=30) as by:
+            slow.run(8.0)
+            rss.sample()
+        assert_master_alive(d, what)
+    finally:
+        slow.close()
+    master = hostile.mib(rss.peak[d.pid] - idle[d.pid])
+    assert master < 160, f"master RSS grew by {master:.0f} MiB (requests pipelined: {slow.sent})"
+    for pid in rss.peak:
+        if pid != d.pid:
+            growth = hostile.mib(rss.peak[pid] - idle.get(pid, rss.first[pid]))
+            assert growth < 64, f"worker {pid} RSS grew by {growth:.0f} MiB"
+    assert by.ok > 0 and by.lost == 0 and not by.bad, by.summary()
+    return by
+
+
 def test_5a_clients_that_never_read_cannot_grow_the_daemon(daemons):
     """Four raw DEALERs pipeline 10,000 requests each for a 1 MiB file and never read, for 8 s.
     baseline: exit 78 at start (limits.max_reply_size is an unknown key); with the new keys left out,
@@ -392,24 +415,8 @@ def test_5a_clients_that_never_read_cannot_grow_the_daemon(daemons):
     d.start()
     workers = d.online_pids()
     check_hello(d)
-    idle = {pid: rss_kib(pid) for pid in [d.pid, *workers]}
-    slow = Pipeliner(d.endpoint, 4, b'{"path":"1m.txt"}', 10_000)
-    try:
-        with RssSampler(lambda: [d.pid, *d.live_workers()], 0.05) as rss, \
-                Bystander(d.endpoint, expected=HELLO, timeout=5, pause=0.05, limit=30) as by:
-            slow.run(8.0)
-            rss.sample()
-        assert_master_alive(d, "under four slow readers")
-    finally:
-        slow.close()
-    master = hostile.mib(rss.peak[d.pid] - idle[d.pid])
-    assert master < 160, f"master RSS grew by {master:.0f} MiB (requests pipelined: {slow.sent})"
-    for pid in rss.peak:
-        if pid == d.pid:
-            continue
-        growth = hostile.mib(rss.peak[pid] - idle.get(pid, rss.first[pid]))
-        assert growth < 64, f"worker {pid} RSS grew by {growth:.0f} MiB"
-    assert by.ok > 0 and by.lost == 0 and not by.bad, by.summary()
+    by = slow_readers_cost_bounded(d, workers, Pipeliner(d.endpoint, 4, b'{"path":"1m.txt"}', 10_000),
+                                   "under four slow readers")
     assert by.max_latency < 2, f"a bystander reply took {by.max_latency:.2f} s; {by.summary()}"
 
 
@@ -506,23 +513,8 @@ def test_5d_a_long_routing_id_cannot_multiply_small_requests(daemons):
     d.start()
     workers = d.online_pids()
     check_hello(d)
-    idle = {pid: rss_kib(pid) for pid in [d.pid, *workers]}
     slow = Pipeliner(d.endpoint, 4, b'{"path":"nope"}', 10_000, identity=lambda i: bytes([65 + i]) * 65_000)
-    try:
-        with RssSampler(lambda: [d.pid, *d.live_workers()], 0.05) as rss, \
-                Bystander(d.endpoint, expected=HELLO, timeout=5, pause=0.05, limit=30) as by:
-            slow.run(8.0)
-            rss.sample()
-        assert_master_alive(d, "under four slow readers with long routing ids")
-    finally:
-        slow.close()
-    master = hostile.mib(rss.peak[d.pid] - idle[d.pid])
-    assert master < 160, f"master RSS grew by {master:.0f} MiB (requests pipelined: {slow.sent})"
-    for pid in rss.peak:
-        if pid != d.pid:
-            growth = hostile.mib(rss.peak[pid] - idle.get(pid, rss.first[pid]))
-            assert growth < 64, f"worker {pid} RSS grew by {growth:.0f} MiB"
-    assert by.ok > 0 and by.lost == 0 and not by.bad, by.summary()
+    by = slow_readers_cost_bounded(d, workers, slow, "under four slow readers with long routing ids")
     assert by.max_latency < 2, f"a bystander reply took {by.max_latency:.2f} s; {by.summary()}"
 
 
