@@ -22,17 +22,10 @@ public struct ReplyWriter {
     ) throws(FileError) {
         let asText = requested != .base64 && Self.isValidUTF8(content)
         try checkSize(of: content, asText: asText, maximumSize: maximumSize)
-        buffer.count = 0
-        buffer.append(#"{"content":""#)
-        if asText {
-            JSONString.appendEscaped(content, to: buffer)
-            buffer.append(#"""#)
-        } else {
-            buffer.reserve(buffer.count + Base64.encodedCount(content.count))
-            buffer.count += Base64.write(content, to: buffer.spare.baseAddress!)
-            buffer.append(#"","encoding":"base64""#)
-        }
-        appendTail(timestamp: timestamp, pid: pid)
+        // Escaping and base64 make their own room as they write.
+        beginContent(expectedCount: 0)
+        if asText { appendText(content) } else { appendBase64(content) }
+        finishContent(base64: !asText, timestamp: timestamp, pid: pid)
     }
 
     /// The fixed part of a success reply, numbers and all, is under this many bytes.
@@ -72,11 +65,13 @@ public struct ReplyWriter {
     public func beginContent(expectedCount: Int) {
         buffer.count = 0
         buffer.reserve(expectedCount + Self.envelopeSize)
-        buffer.append(#"{"content":""#)
+        buffer.append(Self.contentOpening)
     }
 
+    private static let contentOpening: StaticString = #"{"content":""#
+
     /// The content written so far, in bytes.
-    public var contentCount: Int { buffer.count - 12 }
+    public var contentCount: Int { buffer.count - Self.contentOpening.utf8CodeUnitCount }
 
     /// Appends `piece`, UTF-8 the caller has checked, JSON-escaped.
     public func appendText(_ piece: UnsafeRawBufferPointer) {
