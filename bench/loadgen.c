@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include "loadclient.h"
 
 static const char *endpoint = "tcp://127.0.0.1:60401";
 static const char *request = "{\"path\":\"f_64k.txt\"}";
@@ -55,13 +56,6 @@ static int churn = 0;        /* -C: a new connection for every request */
 static int curve = 0;        /* -K and -S: CURVE keys, Z85 text, set on every socket */
 static char curve_public[41], curve_secret[41], curve_server[41];
 static void *ctx;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 typedef struct {
     uint32_t *lat; /* microseconds, one per completed request in the window */
@@ -230,10 +224,7 @@ static int cmp_u32(const void *a, const void *b)
 
 static uint32_t pct(const uint32_t *v, size_t n, double p)
 {
-    if (!n) return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    if (i >= n) i = n - 1;
-    return v[i];
+    return n ? v[quantile_index(n, p)] : 0;
 }
 
 /* Reads `name = "Z85"` (quotes optional) from a ZPL certificate into out[41]: 1 if
@@ -268,10 +259,8 @@ static int zpl_key(const char *path, const char *name, char out[41])
 
 static int loopback_only(const char *ep)
 {
-    static const char *ok[] = { "tcp://127.", "tcp://localhost:", "tcp://[::1]:", "ipc://", "inproc://" };
-    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
-        if (strncmp(ep, ok[i], strlen(ok[i])) == 0) return 1;
-    return 0;
+    static const char *const ok[] = { "tcp://127.", "tcp://localhost:", "tcp://[::1]:", "ipc://", "inproc://" };
+    return endpoint_allowed(ep, ok, sizeof ok / sizeof *ok);
 }
 
 static void usage(void)

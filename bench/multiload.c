@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include "loadclient.h"
 
 enum { STATUS_REPLY = 0, STATUS_ERROR = 1, STATUS_LOST = 2 };
 
@@ -51,13 +52,6 @@ static double warmup = 1.0;
 static int timeout_ms = 5000;
 static size_t min_reply = 0;
 static void *ctx;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 typedef struct {
     int nsock;
@@ -181,17 +175,13 @@ static int cmp_u64(const void *a, const void *b)
 
 static uint64_t pct(const uint64_t *v, size_t n, double p)
 {
-    if (!n) return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i < n ? i : n - 1];
+    return n ? v[quantile_index(n, p)] : 0;
 }
 
 static int on_this_machine(const char *ep)
 {
-    static const char *ok[] = { "tcp://198.18.0.", "tcp://127.", "tcp://localhost:", "tcp://[::1]:", "ipc://" };
-    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
-        if (strncmp(ep, ok[i], strlen(ok[i])) == 0) return 1;
-    return 0;
+    static const char *const ok[] = { "tcp://198.18.0.", "tcp://127.", "tcp://localhost:", "tcp://[::1]:", "ipc://" };
+    return endpoint_allowed(ep, ok, sizeof ok / sizeof *ok);
 }
 
 static void usage(void)
